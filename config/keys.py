@@ -1,0 +1,37 @@
+"""Every Redis key confrec writes, named in one place (as arq does).
+
+The results stream's name is configurable (``CONFREC_RESULTS_STREAM``); every other key
+lives under the ``confrec:`` prefix so an operator can find and size them with one SCAN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "confrec"
+
+
+def job_done(job_id: str) -> str:
+    """Set, atomically with the outcome's XADD, once a job's outcome is published."""
+    return f"{PREFIX}:done:{job_id}"
+
+
+def job_state(job_id: str) -> str:
+    """Hash of a job's delivery history: first_seen_at, deliveries, attempts, last_attempt_at."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+def command_succeeded(conference_id: str, command_id: str) -> str:
+    """Which job started a recording with this command_id on this conference.
+
+    Hashed because conference ids may hold any character and be long.
+    """
+    digest = hashlib.sha256(f"{conference_id}\x00{command_id}".encode()).hexdigest()[:32]
+    return f"{PREFIX}:cmd:{digest}"
+
+
+RATE_BUCKET = f"{PREFIX}:ratelimit:bucket"
+"""Token bucket shared by every worker (fleet-wide CONFREC_RATE_LIMIT)."""
+
+FLEET_PAUSE = f"{PREFIX}:ratelimit:pause"
+"""Set with a TTL after a 429 with Retry-After: every worker holds its sends until it expires."""

@@ -1,0 +1,80 @@
+"""The one Settings object, read from the environment.
+
+Env names are part of the product contract (PRODUCT.md); knobs that are ours carry the
+``CONFREC_`` prefix. The cross-check between the retry deadline and the broker's
+visibility timeout lives here so that no process can start with a configuration that
+would let Redis redeliver a job that is still running.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from kombu.utils.url import maybe_sanitize_url
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Telnyx ignores a repeated command_id for the same conference for this long (its docs).
+TELNYX_DEDUPE_WINDOW_S = 60.0
+#: Slack between the longest a job can run and the moment Redis may redeliver it.
+VISIBILITY_MARGIN_S = 5.0
+
+
+class Settings(BaseSettings):
+    """Everything a producer or a worker needs; producers never need the API key."""
+
+    model_config = SettingsConfigDict(env_prefix="CONFREC_", populate_by_name=True, extra="ignore")
+
+    telnyx_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TELNYX_API_KEY", "telnyx_api_key")
+    )
+    telnyx_base_url: str = Field(
+        default="https://api.telnyx.com/v2",
+        validation_alias=AliasChoices("TELNYX_BASE_URL", "telnyx_base_url"),
+    )
+    broker_url: str = "redis://localhost:6379/0"
+    queue: str = "record_start"
+    results_stream: str = "confrec:results"
+    results_maxlen: int = Field(default=1_000_000, gt=0)
+    rate_limit: float | None = Field(default=None, gt=0)
+    rate_burst: int | None = Field(default=None, gt=0)
+
+    retry_max_attempts: int = Field(default=8, ge=1)
+    retry_deadline: float = Field(default=25.0, gt=0)
+    retry_backoff_initial: float = Field(default=0.5, gt=0)
+    retry_backoff_max: float = Field(default=8.0, gt=0)
+    http_timeout: float = Field(default=10.0, gt=0)
+    http_connect_timeout: float = Field(default=3.0, gt=0)
+    visibility_timeout: float = Field(default=45.0, gt=0)
+    done_ttl: int = Field(default=7 * 24 * 3600, gt=0)
+
+    pool: str = "threads"
+    concurrency: int = Field(default=16, ge=1)
+
+    @model_validator(mode="after")
+    def _redelivery_after_longest_job(self) -> Settings:
+        longest = self.longest_job_s
+        if self.visibility_timeout <= longest:
+            raise ValueError(
+                f"CONFREC_VISIBILITY_TIMEOUT ({self.visibility_timeout:g}s) must exceed the "
+                f"longest a job can run: CONFREC_RETRY_DEADLINE + CONFREC_HTTP_TIMEOUT + "
+                f"{VISIBILITY_MARGIN_S:g}s margin = {longest:g}s; otherwise Redis would hand a "
+                "running job to a second worker"
+            )
+        return self
+
+    @property
+    def longest_job_s(self) -> float:
+        """Upper bound of one delivery: the last attempt may start at the deadline."""
+        return self.retry_deadline + self.http_timeout + VISIBILITY_MARGIN_S
+
+    @property
+    def safe_broker_url(self) -> str:
+        """The broker URL with any password masked, for log lines and messages."""
+        return str(maybe_sanitize_url(self.broker_url))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

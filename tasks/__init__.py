@@ -1,0 +1,1 @@
+"""The record-start domain: job model, Telnyx transport, retry policy, outcomes, producer."""

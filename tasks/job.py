@@ -1,0 +1,138 @@
+"""The job and outcome models: what producers enqueue and what consumers read back.
+
+The job's fields are exactly the request body of Telnyx's record_start (see the copy of
+the spec beside this file) plus the conference; a test keeps them in step with the spec.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+TASK_NAME = "confrec.record_start"
+#: Message headers set by confrec's producer; messages from other services may lack them.
+HEADER_ENQUEUED_AT = "confrec_enqueued_at"
+HEADER_BATCH = "confrec_batch"
+MAX_CONFERENCE_ID_LENGTH = 256
+#: Namespace of derived command_ids, so they never collide with other uuid5 users.
+COMMAND_ID_NAMESPACE = uuid.UUID("6f1d3a52-6c1e-4f0e-9a55-3b7a0c1f2e94")
+
+Format = Literal["wav", "mp3"]
+Channels = Literal["single", "dual"]
+Trim = Literal["trim-silence"]
+Region = Literal["Australia", "Europe", "Middle East", "US"]
+Status = Literal["succeeded", "failed"]
+Reason = Literal["ok", "rejected", "retries_exhausted", "invalid"]
+
+
+class RecordStartJob(BaseModel):
+    """One record-start job: a conference plus the record_start request body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    conference_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_CONFERENCE_ID_LENGTH)
+    ]
+    format: Format
+    command_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    channels: Channels | None = None
+    play_beep: bool | None = None
+    trim: Trim | None = None
+    custom_file_name: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    region: Region | None = None
+
+    @field_validator("conference_id", "command_id", "custom_file_name")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        if value is not None and any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    def request_body(self) -> dict[str, Any]:
+        """The record_start body: only the fields that were set, never the conference."""
+        return self.model_dump(exclude_none=True, exclude={"conference_id"})
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The Celery kwargs of this job: its fields, unset ones left out."""
+        return self.model_dump(exclude_none=True)
+
+    def with_command_id(self, command_id: str) -> RecordStartJob:
+        """This job with its command_id fixed, unless the producer already chose one."""
+        return self if self.command_id else self.model_copy(update={"command_id": command_id})
+
+
+def new_command_id() -> str:
+    return str(uuid.uuid4())
+
+
+def derived_command_id(seed: str, job: RecordStartJob) -> str:
+    """A command_id that is the same every time the same job is derived from the same seed.
+
+    Used for ``bulk --batch-key`` (seed = the key, so re-running a file cannot start a
+    second recording) and for jobs sent by other services without one (seed = job id, so
+    every redelivery sends the same id).
+    """
+    canonical = json.dumps(job.task_kwargs(), sort_keys=True, separators=(",", ":"))
+    return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{seed}\n{canonical}"))
+
+
+class TelnyxError(BaseModel):
+    """One entry of Telnyx's ``errors`` array, as carried in a ``rejected`` outcome."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    title: str
+    detail: str | None = None
+
+
+class Outcome(BaseModel):
+    """The one message a job publishes to the results stream (extra fields allowed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: str
+    conference_id: str
+    command_id: str | None
+    status: Status
+    reason: Reason
+    http_status: int | None = None
+    attempts: int = 0
+    errors: list[TelnyxError] = Field(default_factory=list)
+    enqueued_at: str | None = None
+    finished_at: str = Field(default_factory=lambda: utc_now())
+    # Extra fields, written only when they apply:
+    batch: str | None = None
+    """The bulk run that enqueued the job (``bulk --wait`` follows its own batch)."""
+    detail: str | None = None
+    """Why the last attempt got no answer (e.g. ``ReadTimeout``)."""
+    duplicate_of: str | None = None
+    """The job that already started a recording with this command_id: nothing was sent."""
+    redelivered: int | None = None
+    """Which delivery published this outcome, when an earlier one had sent attempts."""
+    redelivered_after_dedupe_window: bool | None = None
+    """The last earlier attempt was over 60 s before: Telnyx may not de-duplicate it."""
+
+    def to_json(self) -> str:
+        """The stream's ``outcome`` field: the contract's keys always, extras when set."""
+        unset = {name for name in _OPTIONAL_EXTRAS if getattr(self, name) is None}
+        return self.model_dump_json(exclude=unset)
+
+
+_OPTIONAL_EXTRAS = (
+    "batch",
+    "detail",
+    "duplicate_of",
+    "redelivered",
+    "redelivered_after_dedupe_window",
+)
+
+
+def utc_now() -> str:
+    """Now as ISO-8601 in UTC, the timestamp format of every outcome."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

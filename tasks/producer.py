@@ -1,0 +1,98 @@
+"""Enqueue record-start jobs: one, or many from an iterable, over one reused connection.
+
+A job's command_id is fixed here, before the message exists, so every attempt and every
+redelivery of it sends the same one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from tasks.job import (
+    HEADER_BATCH,
+    HEADER_ENQUEUED_AT,
+    TASK_NAME,
+    RecordStartJob,
+    derived_command_id,
+    new_command_id,
+    utc_now,
+)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    job_id: str
+    command_id: str
+
+
+class EnqueueError(RuntimeError):
+    """The broker refused or could not be reached; ``enqueued`` jobs went out before it."""
+
+    def __init__(self, message: str, enqueued: int) -> None:
+        super().__init__(message)
+        self.enqueued = enqueued
+
+
+def fix_command_id(job: RecordStartJob, batch_key: str | None = None) -> RecordStartJob:
+    """The job with its command_id set: the producer's, derived from the batch key, or new."""
+    if job.command_id:
+        return job
+    return job.with_command_id(
+        derived_command_id(batch_key, job) if batch_key else new_command_id()
+    )
+
+
+class Producer:
+    """Publishes jobs to the record_start queue through one pooled broker connection."""
+
+    def __init__(self, app: Celery, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+
+    def enqueue(
+        self, job: RecordStartJob, *, batch: str | None = None, batch_key: str | None = None
+    ) -> Enqueued:
+        return self.enqueue_many([job], batch=batch, batch_key=batch_key)[0]
+
+    def enqueue_many(
+        self,
+        jobs: Iterable[RecordStartJob],
+        *,
+        batch: str | None = None,
+        batch_key: str | None = None,
+        on_sent: Callable[[int], None] | None = None,
+        keep: bool = True,
+    ) -> list[Enqueued]:
+        """Publish every job; returns what was enqueued (nothing kept when ``keep`` is
+        False, so a 100,000-row bulk stays flat in memory). ``on_sent`` gets running counts.
+        Raises EnqueueError, with the count that went out, if the broker fails midway."""
+        sent: list[Enqueued] = []
+        count = 0
+        headers = {HEADER_BATCH: batch} if batch else {}
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for job in jobs:
+                    fixed = fix_command_id(job, batch_key)
+                    job_id = str(uuid.uuid4())
+                    self.app.send_task(
+                        TASK_NAME,
+                        kwargs=fixed.task_kwargs(),
+                        queue=self.queue,
+                        task_id=job_id,
+                        producer=producer,
+                        headers={HEADER_ENQUEUED_AT: utc_now(), **headers},
+                    )
+                    count += 1
+                    if keep:
+                        sent.append(Enqueued(job_id, fixed.command_id or ""))
+                    if on_sent is not None:
+                        on_sent(count)
+        except (OperationalError, RedisError, OSError) as exc:
+            raise EnqueueError(f"{type(exc).__name__}: {exc}", count) from exc
+        return sent

@@ -1,0 +1,245 @@
+"""The Celery task ``confrec.record_start``: wires model → policy → transport → results.
+
+The task body is ``RecordStartHandler.handle``; the Celery function only unpacks the
+request. Each worker process builds its own handler (its own pooled HTTP client and
+Redis connections) on first use, after any fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis
+from celery import Task, shared_task
+from pydantic import ValidationError
+
+from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
+from tasks.history import JobHistory
+from tasks.job import (
+    HEADER_BATCH,
+    HEADER_ENQUEUED_AT,
+    TASK_NAME,
+    Outcome,
+    RecordStartJob,
+    TelnyxError,
+    derived_command_id,
+)
+from tasks.policy import (
+    AttemptResult,
+    RetryPolicy,
+    Verdict,
+    classify_exception,
+    classify_response,
+    run_with_retries,
+)
+from tasks.results import ResultsStream
+from tasks.telnyx import TelnyxClient
+from tasks.throttle import FleetThrottle
+
+log = logging.getLogger(__name__)
+
+
+class RecordStartHandler:
+    """Runs one delivery of one job and publishes its outcome (at most once per job)."""
+
+    def __init__(
+        self,
+        telnyx: TelnyxClient,
+        results: ResultsStream,
+        history: JobHistory,
+        throttle: FleetThrottle,
+        policy: RetryPolicy,
+    ) -> None:
+        self.telnyx = telnyx
+        self.results = results
+        self.history = history
+        self.throttle = throttle
+        self.policy = policy
+
+    def handle(
+        self,
+        job_id: str,
+        kwargs: dict[str, Any],
+        *,
+        enqueued_at: str | None = None,
+        batch: str | None = None,
+    ) -> Outcome | None:
+        """Process one delivery; returns the outcome published, or None if already done."""
+        if self.results.is_done(job_id):
+            log.info("job %s already has its outcome; redelivery skipped", job_id)
+            return None
+        extra: dict[str, Any] = {"batch": batch} if batch else {}
+        try:
+            job = RecordStartJob.model_validate(kwargs)
+        except ValidationError as exc:
+            return self._publish(_invalid_outcome(job_id, kwargs, exc, enqueued_at, extra))
+        # Other services may send no command_id: derive it from the job id, so that
+        # every redelivery of this message sends the same one.
+        command_id = job.command_id or derived_command_id(job_id, job)
+        delivery = self.history.start_delivery(job_id)
+        enqueued_at = enqueued_at or _iso(delivery.first_seen_at)
+        base = {
+            "job_id": job_id,
+            "conference_id": job.conference_id,
+            "command_id": command_id,
+            "enqueued_at": enqueued_at,
+            **extra,
+        }
+        earlier = self.results.job_that_succeeded(job.conference_id, command_id)
+        if earlier:
+            return self._publish(
+                Outcome(status="succeeded", reason="ok", duplicate_of=earlier, **base)
+            )
+        if delivery.last_attempt_at is not None:
+            base["redelivered"] = delivery.number
+            if time.time() - delivery.last_attempt_at > TELNYX_DEDUPE_WINDOW_S:
+                base["redelivered_after_dedupe_window"] = True
+                log.warning(
+                    "job %s redelivered %.0fs after its last attempt, outside Telnyx's "
+                    "command_id window: sending again may start a second recording",
+                    job_id,
+                    time.time() - delivery.last_attempt_at,
+                )
+
+        deadline = time.monotonic() + self.policy.deadline_s
+        sent = 0
+
+        def attempt() -> AttemptResult:
+            nonlocal sent
+            if not self.throttle.acquire(deadline):
+                return AttemptResult(Verdict.TRANSIENT, detail="fleet rate limit")
+            self.history.attempt_sent(job_id)
+            sent += 1
+            try:
+                result = classify_response(self.telnyx.record_start(job, command_id))
+            except httpx.TransportError as exc:
+                result = classify_exception(exc)
+            if result.http_status == 429 and result.retry_after:
+                self.throttle.pause_fleet(result.retry_after)
+            return result
+
+        result, _ = run_with_retries(attempt, self.policy)
+        return self._publish(_final_outcome(result, delivery.attempts_before + sent, base))
+
+    def _publish(self, outcome: Outcome) -> Outcome | None:
+        if self.results.publish(outcome) is None:
+            log.info("job %s: outcome was already published by another delivery", outcome.job_id)
+            return None
+        log.info(
+            "job %s conference %r: %s (%s) after %d attempt(s)",
+            outcome.job_id,
+            outcome.conference_id,
+            outcome.status,
+            outcome.reason,
+            outcome.attempts,
+        )
+        return outcome
+
+
+def _final_outcome(result: AttemptResult, attempts: int, base: dict[str, Any]) -> Outcome:
+    errors = [TelnyxError.model_validate(e) for e in result.errors]
+    common: dict[str, Any] = {
+        "http_status": result.http_status,
+        "attempts": attempts,
+        "errors": errors,
+        **base,
+    }
+    if result.detail:
+        common["detail"] = result.detail
+    if result.verdict is Verdict.SUCCEEDED:
+        return Outcome(status="succeeded", reason="ok", **common)
+    if result.verdict is Verdict.TERMINAL:
+        return Outcome(status="failed", reason="rejected", **common)
+    return Outcome(status="failed", reason="retries_exhausted", **common)
+
+
+def _invalid_outcome(
+    job_id: str,
+    kwargs: dict[str, Any],
+    exc: ValidationError,
+    enqueued_at: str | None,
+    extra: dict[str, Any],
+) -> Outcome:
+    errors = [
+        TelnyxError(
+            code="invalid",
+            title=".".join(str(p) for p in err["loc"]) or "job",
+            detail=err["msg"],
+        )
+        for err in exc.errors()
+    ]
+    command_id = kwargs.get("command_id")
+    return Outcome(
+        job_id=job_id,
+        conference_id=str(kwargs.get("conference_id", ""))[:256],
+        command_id=command_id if isinstance(command_id, str) else None,
+        status="failed",
+        reason="invalid",
+        errors=errors,
+        enqueued_at=enqueued_at,
+        **extra,
+    )
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+def build_handler(settings: Settings) -> RecordStartHandler:
+    """The handler of a worker process, from its settings (needs TELNYX_API_KEY)."""
+    if settings.telnyx_api_key is None:
+        raise RuntimeError("TELNYX_API_KEY is not set: the worker needs it to call Telnyx")
+    client = redis.Redis.from_url(settings.broker_url)
+    return RecordStartHandler(
+        telnyx=TelnyxClient(
+            settings.telnyx_base_url,
+            settings.telnyx_api_key,
+            timeout=settings.http_timeout,
+            connect_timeout=settings.http_connect_timeout,
+            max_connections=max(settings.concurrency, 10),
+        ),
+        results=ResultsStream(
+            client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
+        ),
+        history=JobHistory(client, ttl_s=settings.done_ttl),
+        throttle=FleetThrottle(client, rate=settings.rate_limit, burst=settings.rate_burst),
+        policy=RetryPolicy(
+            max_attempts=settings.retry_max_attempts,
+            deadline_s=settings.retry_deadline,
+            backoff_initial_s=settings.retry_backoff_initial,
+            backoff_max_s=settings.retry_backoff_max,
+        ),
+    )
+
+
+_handlers: dict[int, RecordStartHandler] = {}
+_handlers_lock = threading.Lock()
+
+
+def process_handler() -> RecordStartHandler:
+    """This process's handler, built on first use (after fork, so sockets aren't shared)."""
+    pid = os.getpid()
+    with _handlers_lock:
+        if pid not in _handlers:
+            _handlers[pid] = build_handler(get_settings())
+        return _handlers[pid]
+
+
+@shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
+    """Start the recording of one conference; kwargs are the job's fields."""
+    if args:
+        kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
+    outcome = process_handler().handle(
+        str(self.request.id),
+        kwargs,
+        enqueued_at=getattr(self.request, HEADER_ENQUEUED_AT, None),
+        batch=getattr(self.request, HEADER_BATCH, None),
+    )
+    return outcome.status if outcome else None

@@ -1,0 +1,82 @@
+"""FleetThrottle: one request rate to Telnyx across every worker process.
+
+Celery's ``rate_limit`` is per worker; this is a token bucket in Redis (one Lua step, on
+Redis's clock, so workers on different hosts agree). A 429 with Retry-After sets a shared
+pause key, and every worker holds its sends until it expires, not just the job that got it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import redis
+
+from config import keys
+
+# KEYS: bucket, pause. ARGV: rate (tokens/s, "" = unlimited), burst.
+# Returns 0 when a token was taken, else how many ms to wait before asking again.
+_TAKE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return paused end
+if ARGV[1] == '' then return 0 end
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1]) or burst
+local ts = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.ceil((1 - tokens) / rate * 1000)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return wait
+"""
+
+# KEYS: pause. ARGV: ms. Extends the pause, never shortens it.
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
+"""
+
+
+class FleetThrottle:
+    """Blocks a send until the fleet-wide bucket has a token and no pause is in force."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        rate: float | None,
+        burst: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst or (max(1, math.ceil(rate)) if rate else None)
+        self._take = client.register_script(_TAKE)
+        self._pause = client.register_script(_PAUSE)
+        self._sleep = sleep
+
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Wait for permission to send; False if it would come after ``deadline``
+        (a ``time.monotonic()`` value), so a job never outlives its retry deadline here."""
+        args = ["" if self.rate is None else repr(self.rate), str(self.burst or 0)]
+        while True:
+            wait_ms = int(self._take(keys=[keys.RATE_BUCKET, keys.FLEET_PAUSE], args=args))
+            if wait_ms <= 0:
+                return True
+            if deadline is not None and time.monotonic() + wait_ms / 1000 > deadline:
+                return False
+            self._sleep(wait_ms / 1000)
+
+    def pause_fleet(self, seconds: float) -> None:
+        """Hold every worker's sends for ``seconds`` (after a 429 with Retry-After)."""
+        self._pause(keys=[keys.FLEET_PAUSE], args=[max(1, int(seconds * 1000))])

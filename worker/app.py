@@ -1,0 +1,54 @@
+"""The Celery app and its configuration.
+
+JSON only; late acks with reject-on-worker-lost so a job whose worker dies is redelivered;
+the visibility timeout comes from Settings, which has checked it exceeds the longest job.
+Task events are on so Flower sees every job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_init
+
+from config.settings import Settings, get_settings
+from tasks.job import TASK_NAME
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    """A Celery app for these settings (producers and workers use the same one)."""
+    s = settings or get_settings()
+    app = Celery("confrec", broker=s.broker_url, include=["tasks.record_start"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_default_queue=s.queue,
+        task_routes={TASK_NAME: {"queue": s.queue}},
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        worker_prefetch_multiplier=1,
+        worker_pool=s.pool,
+        worker_concurrency=s.concurrency,
+        worker_hijack_root_logger=True,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": s.visibility_timeout},
+        broker_pool_limit=max(10, s.concurrency),
+    )
+    return app
+
+
+@worker_init.connect
+def _refuse_without_api_key(**_: Any) -> None:
+    """``celery -A worker.app worker`` gets the same one-line refusal as ``confrec worker``."""
+    if get_settings().telnyx_api_key is None:
+        raise SystemExit("error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
+
+
+app = create_app()

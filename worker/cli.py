@@ -1,0 +1,205 @@
+"""The ``confrec`` command: thin — parse, call the same functions as the Python API, print.
+
+Exit codes: 0 success, 1 a job failed (``bulk --wait``), 2 invalid input (nothing is
+enqueued), 3 the broker failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from config.settings import Settings
+from tasks.job import RecordStartJob
+
+cli = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # rich tracebacks print locals, which may hold secrets
+    help="Start Telnyx conference recordings at scale.",
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_INVALID = 2
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a one-line error naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        env = field.upper() if field.startswith("TELNYX") else f"CONFREC_{field.upper()}"
+        fail(f"{env if first['loc'] else 'configuration'}: {first['msg']}")
+
+
+def validation_failure(exc: ValidationError) -> NoReturn:
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "job"
+        err.print(f"error: {field}: {error['msg']}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_INVALID)
+
+
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def worker(ctx: typer.Context) -> None:
+    """Start a worker; any further options go to ``celery worker`` (e.g. --concurrency 8)."""
+    settings = load_settings()
+    if settings.telnyx_api_key is None:
+        fail("TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
+    from worker.app import create_app
+
+    argv = ["worker", "--queues", settings.queue]
+    if not any(a.startswith(("-l", "--loglevel")) for a in ctx.args):
+        argv += ["--loglevel", "INFO"]
+    create_app(settings).worker_main(argv + list(ctx.args))
+
+
+@cli.command()
+def enqueue(
+    conference_id: Annotated[str, typer.Argument(help="Conference id or name.")],
+    format: Annotated[str, typer.Option("--format", help="wav or mp3.")],
+    channels: Annotated[str | None, typer.Option(help="single or dual.")] = None,
+    play_beep: Annotated[bool | None, typer.Option("--play-beep/--no-play-beep")] = None,
+    trim: Annotated[str | None, typer.Option(help="trim-silence.")] = None,
+    custom_file_name: Annotated[str | None, typer.Option(help="1-40 characters.")] = None,
+    region: Annotated[str | None, typer.Option(help="Australia, Europe, Middle East, US.")] = None,
+    command_id: Annotated[str | None, typer.Option(help="Fixed here if not given.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Enqueue one record-start job; prints its job id and command_id."""
+    fields: dict[str, Any] = {
+        "conference_id": conference_id,
+        "format": format,
+        "channels": channels,
+        "play_beep": play_beep,
+        "trim": trim,
+        "custom_file_name": custom_file_name,
+        "region": region,
+        "command_id": command_id,
+    }
+    try:
+        job = RecordStartJob.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        validation_failure(exc)
+    settings = load_settings()
+    from tasks.producer import EnqueueError, Producer
+    from worker.app import create_app
+
+    try:
+        sent = Producer(create_app(settings), settings.queue).enqueue(job)
+    except EnqueueError as exc:
+        fail(f"broker {settings.safe_broker_url} unreachable, nothing enqueued: {exc}", 3)
+    if as_json:
+        print(json.dumps({"job_id": sent.job_id, "command_id": sent.command_id}))
+    else:
+        out.print(f"job_id {sent.job_id} command_id {sent.command_id}", highlight=False)
+
+
+@cli.command()
+def bulk(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL or CSV.")],
+    wait: Annotated[bool, typer.Option(help="Wait for every outcome, then summarize.")] = False,
+    batch_key: Annotated[
+        str | None, typer.Option(help="Derive missing command_ids from this key and the row.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="With --wait: give up after this many seconds.")
+    ] = None,
+) -> None:
+    """Validate every row of FILE, then enqueue them all (or nothing if a row is bad)."""
+    from worker.bulkrun import run_bulk
+
+    code = run_bulk(
+        file,
+        load_settings(),
+        wait=wait,
+        batch_key=batch_key,
+        as_json=as_json,
+        wait_timeout=timeout,
+        out=out,
+        err=err,
+    )
+    raise typer.Exit(code)
+
+
+@cli.command()
+def results(
+    follow: Annotated[bool, typer.Option(help="Keep printing new outcomes.")] = False,
+    count: Annotated[int, typer.Option(min=1, help="How many of the newest to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON outcome per line.")] = False,
+) -> None:
+    """Show the newest outcomes from the results stream."""
+    import redis
+
+    from tasks.results import ResultsStream
+    from worker.report import outcome_line
+
+    settings = load_settings()
+    stream = ResultsStream(redis.Redis.from_url(settings.broker_url), settings.results_stream)
+    try:
+        entries = stream.latest(count)
+        for entry in entries:
+            print(outcome_line(entry.outcome, as_json), flush=True)
+        if follow:
+            after = entries[-1].entry_id if entries else stream.last_id()
+            for new in stream.follow(after):
+                if new is not None:
+                    print(outcome_line(new.outcome, as_json), flush=True)
+    except redis.RedisError as exc:
+        fail(f"broker {settings.safe_broker_url}: {exc}", 3)
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+def simulate(
+    port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8099,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option(min=0, help="Added to every answer.")] = 0.0,
+    limit_rps: Annotated[
+        float | None, typer.Option(help="Answer 429 above this many requests/s.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TELNYX_API_KEY", show_envvar=False, help="Bearer to accept."),
+    ] = None,
+) -> None:
+    """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
+    from simulator import run
+
+    run(host=host, port=port, api_key=api_key, latency_ms=latency_ms, limit_rps=limit_rps)
+
+
+@cli.command()
+def demo(
+    jobs: Annotated[int, typer.Option(min=1, help="How many conferences.")] = 200,
+    workers: Annotated[int, typer.Option(min=1, help="How many worker processes.")] = 2,
+) -> None:
+    """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
+    from worker.demo import run_demo
+
+    raise typer.Exit(run_demo(jobs=jobs, workers=workers, out=out, err=err))
+
+
+def main() -> None:
+    cli(prog_name="confrec")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""Start and stop the local parts — redis-server, the simulator, workers — as real processes.
+
+Used by the demo and by the system tests, so both run exactly what a user would run.
+Every start waits for readiness with a deadline; every process is stopped by its owner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+CONFREC = [sys.executable, "-m", "worker.cli"]
+
+
+class StartError(RuntimeError):
+    """A part did not come up in time; the message says which and where its log is."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, interval: float = 0.05
+) -> None:
+    """Poll ``check`` until it is true; raise StartError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise StartError(f"{what} not ready after {timeout:g}s")
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with its log file; ``stop`` ends it (TERM, then KILL)."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.alive():
+            self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        if self.alive():
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+
+def spawn(
+    name: str, argv: list[str], workdir: Path, env: Mapping[str, str] | None = None
+) -> ManagedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=workdir,
+        )
+    return ManagedProcess(name, popen, log_path)
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if not found:
+        raise StartError(
+            "redis-server is not installed: install Debian's package (apt-get install "
+            "redis-server) or set CONFREC_BROKER_URL to a Redis you run"
+        )
+    return found
+
+
+def start_redis(
+    workdir: Path, port: int | None = None, *, appendonly: bool = False
+) -> ManagedProcess:
+    """A private redis-server on loopback; ``extra['url']`` is its URL."""
+    port = port or free_port()
+    argv = [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--dir",
+        str(workdir),
+    ]
+    proc = spawn(f"redis-{port}", argv, workdir)
+    url = f"redis://127.0.0.1:{port}/0"
+    proc.extra["url"] = url
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    wait_until(lambda: _pings(client), 10, f"redis-server on port {port} (log {proc.log_path})")
+    return proc
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def start_simulator(
+    workdir: Path, *, api_key: str, latency_ms: float = 0, extra_args: list[str] | None = None
+) -> ManagedProcess:
+    """``confrec simulate`` on a free port; ``extra['base_url']`` is its Telnyx base URL."""
+    port = free_port()
+    argv = [*CONFREC, "simulate", "--port", str(port), "--latency-ms", str(latency_ms)]
+    proc = spawn(
+        f"simulator-{port}", argv + (extra_args or []), workdir, {"TELNYX_API_KEY": api_key}
+    )
+    root = f"http://127.0.0.1:{port}"
+    proc.extra["base_url"] = f"{root}/v2"
+    proc.extra["root"] = root
+    wait_until(lambda: _healthy(f"{root}/_sim/health"), 15, f"simulator (log {proc.log_path})")
+    return proc
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_worker(
+    workdir: Path, name: str, env: Mapping[str, str], extra_args: list[str] | None = None
+) -> ManagedProcess:
+    """``confrec worker`` as a process; waits for Celery's "ready" line in its log."""
+    argv = [*CONFREC, "worker", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
+    proc = spawn(name, argv + (extra_args or []), workdir, env)
+    wait_until(
+        lambda: "ready." in proc.log() or not proc.alive(),
+        30,
+        f"worker {name} (log {proc.log_path})",
+    )
+    if not proc.alive():
+        raise StartError(f"worker {name} exited: {proc.log()[-2000:]}")
+    return proc

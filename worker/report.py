@@ -1,0 +1,93 @@
+"""Following a batch's outcomes and summarizing them, for ``bulk --wait`` and the demo."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rich.table import Table
+
+from tasks.job import Outcome
+from tasks.results import ResultsStream
+
+
+@dataclass
+class Tally:
+    """Outcome counts by (status, reason)."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, outcome: Outcome) -> None:
+        self.counts[(outcome.status, outcome.reason)] += 1
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(n for (status, _), n in self.counts.items() if status == "failed")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "outcomes": self.done,
+            "succeeded": self.done - self.failed,
+            "failed": self.failed,
+            "by_reason": {f"{s}/{r}": n for (s, r), n in sorted(self.counts.items())},
+        }
+
+
+def wait_for_batch(
+    stream: ResultsStream,
+    batch: str,
+    total: int,
+    *,
+    after: str,
+    timeout_s: float | None = None,
+    on_outcome: Callable[[Outcome, Tally], None] | None = None,
+) -> tuple[Tally, bool]:
+    """Follow the stream from ``after`` until ``total`` outcomes of ``batch`` arrived.
+
+    Returns the tally and whether it is complete (False when ``timeout_s`` ran out).
+    """
+    tally = Tally()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    if total == 0:
+        return tally, True
+    for entry in stream.follow(after, block_ms=500):
+        if entry is not None and entry.outcome.batch == batch:
+            tally.add(entry.outcome)
+            if on_outcome is not None:
+                on_outcome(entry.outcome, tally)
+            if tally.done >= total:
+                return tally, True
+        if deadline is not None and time.monotonic() > deadline:
+            return tally, False
+    return tally, False
+
+
+def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
+    table = Table(title=title)
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("jobs", justify="right")
+    for (status, reason), n in sorted(tally.counts.items()):
+        style = "green" if status == "succeeded" else "red"
+        table.add_row(f"[{style}]{status}[/{style}]", reason, str(n))
+    table.add_section()
+    table.add_row("total", "", str(tally.done))
+    return table
+
+
+def outcome_line(outcome: Outcome, as_json: bool) -> str:
+    """One outcome as a line: its JSON, or a short human summary."""
+    if as_json:
+        return outcome.to_json()
+    http = outcome.http_status if outcome.http_status is not None else "-"
+    errors = "; ".join(f"{e.code} {e.title}" for e in outcome.errors)
+    return (
+        f"{outcome.finished_at}  {outcome.status:<9} {outcome.reason:<17} http={http} "
+        f"attempts={outcome.attempts}  {outcome.conference_id!r}  {errors}"
+    ).rstrip()
