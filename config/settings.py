@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from kombu.utils.url import maybe_sanitize_url
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Telnyx ignores a repeated command_id for the same conference for this long (its docs).
@@ -50,6 +50,11 @@ class Settings(BaseSettings):
 
     pool: str = "threads"
     concurrency: int = Field(default=16, ge=1)
+
+    @field_validator("telnyx_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _redelivery_after_longest_job(self) -> Settings:

@@ -1,0 +1,213 @@
+"""aiohttp application standing in for Telnyx ``record_start``.
+
+One async handler serves ``POST /v2/conferences/{id}/actions/record_start``;
+latency is an ``asyncio.sleep`` so hundreds of slow requests can be in flight
+at once on one thread.  Per request, in this order:
+
+1. arrival is counted (stats, per-second buckets, per-conference log);
+2. bearer auth -> 401;
+3. global fixed-window limit (``limit_rps``) -> 429;
+4. fault script from the conference id (see :mod:`simulator.faults`)
+   -> 503 / 429 / 408 / dropped connection;
+5. body validation -> 422;
+6. ``missing-`` -> 404, ``ended-`` -> 422 90019;
+7. de-dupe by ``command_id`` and 200 ``{"data": {"result": "ok"}}``.
+
+The outcome is decided on arrival, then the reply waits ``latency_ms`` plus
+any ``slow-MS-`` delay.  Introspection lives under ``/_sim/`` (see
+:mod:`simulator.introspect`); serving is in :mod:`simulator.server`.  Bearer
+tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from simulator import errors
+from simulator.faults import Outcome
+from simulator.introspect import add_introspection_routes, json_errors_middleware
+from simulator.state import DROPPED_STATUS, SimState
+from simulator.validation import parse_body, validate_body
+
+__all__ = ["CONFIG_KEY", "STATE_KEY", "SimConfig", "create_app", "decide", "record_start"]
+
+ROUTE_PREFIX = "/v2/conferences/"
+ROUTE_SUFFIX = "/actions/record_start"
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """Immutable knobs given to :func:`create_app`."""
+
+    api_key: str | None
+    latency_ms: float
+
+
+@dataclass(slots=True)
+class Reply:
+    """The decided answer to one request (``drop`` = close, send nothing)."""
+
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+
+CONFIG_KEY = web.AppKey("simulator_config", SimConfig)
+STATE_KEY = web.AppKey("simulator_state", SimState)
+
+
+def conference_id_from_path(raw_path: str) -> str | None:
+    """Percent-decode the single ``{id}`` segment of the *raw* request path.
+
+    Working from the raw path (not aiohttp's decoded one) keeps ``%2F`` inside
+    the id instead of turning it into a path separator.  Returns None when the
+    id is empty or spans several raw segments.
+    """
+    if not (raw_path.startswith(ROUTE_PREFIX) and raw_path.endswith(ROUTE_SUFFIX)):
+        return None
+    segment = raw_path[len(ROUTE_PREFIX) : -len(ROUTE_SUFFIX)]
+    if not segment or "/" in segment:
+        return None
+    return unquote(segment, errors="strict")
+
+
+def _bearer_ok(header: str | None, api_key: str | None) -> bool:
+    """Any non-empty bearer passes when ``api_key`` is None, else it must match."""
+    if not header:
+        return False
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return False
+    if api_key is None:
+        return True
+    return hmac.compare_digest(token.encode(), api_key.encode())
+
+
+def _rate_headers(limit: int, remaining: int, reset_in_s: float) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit": str(limit),
+        "x-ratelimit-remaining": str(remaining),
+        "x-ratelimit-reset": str(max(1, math.ceil(reset_in_s))),
+    }
+
+
+def _too_many(limit: int, reset_in_s: float) -> Reply:
+    headers = {"Retry-After": "1", **_rate_headers(limit, 0, reset_in_s)}
+    return Reply(429, errors.errors_body(errors.rate_limited()), headers)
+
+
+def decide(
+    sim: SimState, cfg: SimConfig, conference_id: str, *, authorized: bool, body: bytes, now: float
+) -> tuple[Reply, float]:
+    """Book-keep one request and decide its reply; returns ``(reply, delay_s)``.
+
+    Synchronous on purpose: with no ``await`` inside, concurrent requests see
+    consistent counters (fault attempts, rate windows, de-dupe).
+    """
+    parsed = parse_body(body)
+    record = sim.arrive(conference_id, parsed.command_id, now)
+    plan = sim.conference(conference_id).plan
+    delay_s = (cfg.latency_ms + plan.slow_ms) / 1000.0
+    reply = _decide(sim, conference_id, authorized, parsed.obj, parsed.error, now)
+    sim.finish(record, DROPPED_STATUS if reply.drop else reply.status)
+    return reply, delay_s
+
+
+def _decide(
+    sim: SimState,
+    conference_id: str,
+    authorized: bool,
+    obj: dict[str, Any] | None,
+    body_error: errors.ErrorDict | None,
+    now: float,
+) -> Reply:
+    if not authorized:
+        return Reply(401, errors.errors_body(errors.auth_failed()))
+
+    allowed, remaining, reset_in = sim.take_global_slot(now)
+    limit = sim.limit_per_window
+    if not allowed and limit is not None:
+        return _too_many(limit, reset_in)
+    ok_headers = {} if limit is None else _rate_headers(limit, remaining, reset_in)
+
+    outcome = sim.conference(conference_id).plan.outcome_for(sim.next_fault_attempt(conference_id))
+    if outcome is Outcome.DROP:
+        return Reply(DROPPED_STATUS, drop=True)
+    if outcome is Outcome.FLAKY:
+        return Reply(503, errors.errors_body(errors.service_unavailable()), {"Retry-After": "1"})
+    if outcome is Outcome.RATELIMITED:
+        return _too_many(limit or 1, reset_in)
+    if outcome is Outcome.TIMEOUT408:
+        return Reply(408, errors.errors_body(errors.request_timeout()))
+
+    if obj is None:
+        assert body_error is not None
+        return Reply(422, errors.errors_body(body_error), ok_headers)
+    problems = validate_body(obj)
+    if problems:
+        return Reply(422, errors.errors_body(*problems), ok_headers)
+
+    if outcome is Outcome.MISSING:
+        return Reply(404, errors.errors_body(errors.conference_not_found()), ok_headers)
+    if outcome is Outcome.ENDED:
+        return Reply(422, errors.errors_body(errors.conference_ended()), ok_headers)
+
+    command_id = obj.get("command_id")
+    sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now)
+    return Reply(200, {"data": {"result": "ok"}}, ok_headers)
+
+
+async def record_start(request: web.Request) -> web.StreamResponse:
+    """``POST /v2/conferences/{id}/actions/record_start``."""
+    now = time.time()
+    try:
+        conference_id = conference_id_from_path(request.rel_url.raw_path)
+    except UnicodeDecodeError:
+        conference_id = None
+    if conference_id is None:
+        raise web.HTTPNotFound()
+    body = await request.read()
+    cfg = request.app[CONFIG_KEY]
+    authorized = _bearer_ok(request.headers.get("Authorization"), cfg.api_key)
+    reply, delay_s = decide(
+        request.app[STATE_KEY], cfg, conference_id, authorized=authorized, body=body, now=now
+    )
+    if delay_s > 0:
+        await asyncio.sleep(delay_s)
+    if reply.drop:
+        # Close without a byte of response; aiohttp then fails to write the
+        # returned response and treats it as a premature client disconnect.
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=204)
+    return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+
+def create_app(
+    *,
+    api_key: str | None = None,
+    latency_ms: float = 0.0,
+    dedupe_window_s: float = 60.0,
+    limit_rps: float | None = None,
+) -> web.Application:
+    """Build the simulator app; every call gets fresh, independent state."""
+    if latency_ms < 0:
+        raise ValueError("latency_ms must be >= 0")
+    app = web.Application(middlewares=[json_errors_middleware])
+    app[CONFIG_KEY] = SimConfig(api_key=api_key, latency_ms=latency_ms)
+    app[STATE_KEY] = SimState(dedupe_window_s=dedupe_window_s, limit_rps=limit_rps)
+    # ".+" (not the default "[^/]+") so ids with %2F reach the handler whatever
+    # aiohttp version decodes the path; the handler re-parses the raw path.
+    app.router.add_post(ROUTE_PREFIX + "{id:.+}" + ROUTE_SUFFIX, record_start)
+    add_introspection_routes(app, STATE_KEY)
+    return app

@@ -1,0 +1,141 @@
+"""Fault directives encoded in a conference id.
+
+Tests and benchmarks need failures on demand without configuring the
+simulator, so the *conference id itself* says how the simulator misbehaves.
+Directives are read left to right from the start of the id; the first part
+that is not a directive ends parsing, and the whole id (directives included)
+stays the conference id.
+
+Terminal directives (every request to that conference):
+
+``missing-...``
+    404, code ``90058`` "Invalid conference_id".
+``ended-...``
+    422, code ``90019`` "Conference has already ended".
+
+Per-request directives (N, MS are non-negative integers):
+
+``slow-MS-...``
+    every request waits MS extra milliseconds before being answered.
+``flaky-N-...``
+    the first N requests answer 503 (code ``10001``).
+``ratelimited-N-...``
+    the first N requests answer 429 (code ``10011``) with ``Retry-After: 1``
+    and ``x-ratelimit-*`` headers.
+``timeout408-N-...``
+    the first N requests answer 408.
+``drop-N-...``
+    the first N requests get no HTTP response: the connection is closed.
+
+"First N requests" counts the requests that conference receives after
+authentication and the global rate limit (a 401 or a global 429 does not use
+up a fault).  Counted directives chain in order, so
+``flaky-2-ratelimited-1-x`` answers 503, 503, 429, then 200; ``slow-`` can be
+combined with anything (``slow-500-flaky-1-x``).  A terminal directive wins
+over everything after the counted faults are used up, e.g.
+``drop-1-missing-x`` drops once and then answers 404 forever.
+
+Anything else (``conf-123``, ``flaky-x``, ``FLAKY-1-x``) is a normal live
+conference.  This module is pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["CountedFault", "FaultPlan", "Outcome", "parse_faults"]
+
+
+class Outcome(StrEnum):
+    """What the simulator does with one request before normal processing."""
+
+    NORMAL = "normal"
+    FLAKY = "flaky"  # 503
+    RATELIMITED = "ratelimited"  # 429
+    TIMEOUT408 = "timeout408"  # 408
+    DROP = "drop"  # close the connection, no response
+    MISSING = "missing"  # 404
+    ENDED = "ended"  # 422 90019
+
+
+_COUNTED: dict[str, Outcome] = {
+    "flaky": Outcome.FLAKY,
+    "ratelimited": Outcome.RATELIMITED,
+    "timeout408": Outcome.TIMEOUT408,
+    "drop": Outcome.DROP,
+}
+_TERMINAL: dict[str, Outcome] = {
+    "missing": Outcome.MISSING,
+    "ended": Outcome.ENDED,
+}
+# Keep directive numbers sane so a typo cannot make the simulator sleep for days.
+_MAX_NUMBER = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class CountedFault:
+    """``count`` consecutive requests answered with ``outcome``."""
+
+    outcome: Outcome
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Everything the conference id asks for, resolved once per id."""
+
+    slow_ms: float = 0.0
+    script: tuple[CountedFault, ...] = ()
+    terminal: Outcome | None = None
+
+    def outcome_for(self, attempt: int) -> Outcome:
+        """Outcome for the ``attempt``-th (1-based) counted request.
+
+        Counted faults are consumed in order; once they are used up the
+        terminal directive (if any) applies, else the request is normal.
+        """
+        remaining = attempt
+        for fault in self.script:
+            if remaining <= fault.count:
+                return fault.outcome
+            remaining -= fault.count
+        return self.terminal or Outcome.NORMAL
+
+
+NO_FAULTS = FaultPlan()
+
+
+def _parse_number(token: str) -> int | None:
+    if not token.isascii() or not token.isdigit():
+        return None
+    value = int(token)
+    return value if value <= _MAX_NUMBER else None
+
+
+def parse_faults(conference_id: str) -> FaultPlan:
+    """Parse the directive prefix of ``conference_id`` into a :class:`FaultPlan`."""
+    parts = conference_id.split("-")
+    slow_ms = 0.0
+    script: list[CountedFault] = []
+    i = 0
+    # The last part is never a directive keyword: "missing" alone is an id.
+    while i < len(parts) - 1:
+        word = parts[i]
+        if word in _TERMINAL:
+            return FaultPlan(slow_ms, tuple(script), _TERMINAL[word])
+        if word != "slow" and word not in _COUNTED:
+            break
+        if i + 2 >= len(parts):
+            break  # "flaky-3" has no id part after the number: not a directive
+        number = _parse_number(parts[i + 1])
+        if number is None:
+            break
+        if word == "slow":
+            slow_ms += float(number)
+        elif number:
+            script.append(CountedFault(_COUNTED[word], number))
+        i += 2
+    if slow_ms == 0.0 and not script:
+        return NO_FAULTS
+    return FaultPlan(slow_ms, tuple(script), None)

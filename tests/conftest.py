@@ -1,0 +1,150 @@
+"""Fixtures for the system tests: a private redis-server, the simulator and real workers,
+all real processes on loopback, each stopped by the fixture that started it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from celery import Celery
+
+from config.settings import Settings
+from tasks.job import Outcome
+from tasks.producer import Producer
+from tasks.results import ResultsStream
+from worker.app import create_app
+from worker.localstack import CONFREC, ManagedProcess, start_redis, start_simulator, start_worker
+
+API_KEY = "KEYtest-0123456789-not-real"
+
+#: Worker settings that keep retry timing short enough for a test suite.
+FAST_RETRIES = {
+    "CONFREC_RETRY_BACKOFF_INITIAL": "0.05",
+    "CONFREC_RETRY_BACKOFF_MAX": "0.5",
+    "CONFREC_RETRY_DEADLINE": "8",
+    "CONFREC_RETRY_MAX_ATTEMPTS": "4",
+    "CONFREC_HTTP_TIMEOUT": "2",
+    "CONFREC_VISIBILITY_TIMEOUT": "20",
+}
+
+
+def unique(prefix: str = "") -> str:
+    return f"{prefix}conf-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class System:
+    """Handles on the running parts, and bounded waits on what they do."""
+
+    workdir: Path
+    redis_url: str
+    sim_root: str
+    env: dict[str, str]
+    workers: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(broker_url=self.redis_url)
+
+    @property
+    def app(self) -> Celery:
+        return create_app(self.settings)
+
+    def producer(self) -> Producer:
+        return Producer(self.app, self.settings.queue)
+
+    def stream(self) -> ResultsStream:
+        return ResultsStream(self.client, self.settings.results_stream)
+
+    def outcomes(self, job_ids: list[str], timeout: float = 30) -> dict[str, list[Outcome]]:
+        """Every outcome published for these jobs, read until each has one (bounded)."""
+        deadline = time.monotonic() + timeout
+        wanted = set(job_ids)
+        found: dict[str, list[Outcome]] = {}
+        for entry in self.stream().follow("0-0", block_ms=100):
+            if entry is not None and entry.outcome.job_id in wanted:
+                found.setdefault(entry.outcome.job_id, []).append(entry.outcome)
+            if entry is None and len(found) == len(wanted):
+                return found  # the stream is drained: duplicates would have shown up
+            if time.monotonic() > deadline:
+                break
+        missing = sorted(wanted - set(found))
+        raise AssertionError(f"no outcome within {timeout}s for {missing}")
+
+    def outcome(self, job_id: str, timeout: float = 30) -> Outcome:
+        (only,) = self.outcomes([job_id], timeout)[job_id]
+        return only
+
+    def sim(self, path: str, **params: str) -> Any:
+        return httpx.get(f"{self.sim_root}{path}", params=params, timeout=5).json()
+
+    def sim_requests(self, conference_id: str) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self.sim("/_sim/requests", conference_id=conference_id)
+        return requests
+
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CONFREC, *args],
+            env={**os.environ, **self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start_worker(self, name: str, env: dict[str, str] | None = None) -> ManagedProcess:
+        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, ["-c", "8"])
+        self.workers.append(proc)
+        return proc
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("system")
+
+
+@pytest.fixture(scope="session")
+def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
+    proc = start_redis(workdir / "redis")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def simulator(workdir: Path) -> Iterator[ManagedProcess]:
+    proc = start_simulator(workdir / "simulator", api_key=API_KEY, latency_ms=5)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
+) -> Iterator[System]:
+    """The stack with one worker (8 threads) consuming the default queue."""
+    env = {
+        "CONFREC_BROKER_URL": redis_proc.extra["url"],
+        "TELNYX_API_KEY": API_KEY,
+        "TELNYX_BASE_URL": simulator.extra["base_url"],
+        **FAST_RETRIES,
+    }
+    system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
+    system.start_worker(f"w{uuid.uuid4().hex[:6]}")
+    yield system
+    for proc in system.workers:
+        proc.stop()

@@ -1,0 +1,171 @@
+"""The ``confrec`` command as users run it: exit codes, messages, nothing enqueued on bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import System, unique
+
+
+@pytest.fixture
+def idle_queue(system: System) -> dict[str, str]:
+    """Env for a queue no worker consumes, so its length shows exactly what was enqueued."""
+    return {"CONFREC_QUEUE": f"idle-{uuid.uuid4().hex[:8]}"}
+
+
+def queue_length(system: System, env: dict[str, str]) -> int:
+    return int(system.client.llen(env["CONFREC_QUEUE"]))
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["", "--format", "wav"], "conference_id"),
+        (["a\x01b", "--format", "wav"], "conference_id"),
+        (["x" * 257, "--format", "wav"], "conference_id"),
+        (["conf", "--format", "ogg"], "format"),
+        (["conf", "--format", "wav", "--channels", "triple"], "channels"),
+        (["conf", "--format", "wav", "--trim", "yes"], "trim"),
+        (["conf", "--format", "wav", "--custom-file-name", "n" * 41], "custom_file_name"),
+        (["conf", "--format", "wav", "--region", "Mars"], "region"),
+        (["conf", "--format", "wav", "--command-id", ""], "command_id"),
+    ],
+)
+def test_invalid_enqueue_exits_2_naming_the_field_and_enqueues_nothing(
+    system: System, idle_queue: dict[str, str], args: list[str], field: str
+) -> None:
+    result = system.cli("enqueue", *args, env=idle_queue)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {field}:" in result.stderr
+    assert queue_length(system, idle_queue) == 0
+
+
+def test_valid_enqueue_on_the_idle_queue_is_counted(
+    system: System, idle_queue: dict[str, str]
+) -> None:
+    """Control for the test above: the same check sees a job that was enqueued."""
+    result = system.cli("enqueue", "conf", "--format", "wav", env=idle_queue)
+    assert result.returncode == 0, result.stderr
+    assert queue_length(system, idle_queue) == 1
+
+
+def test_enqueue_prints_ids_and_the_job_succeeds(system: System) -> None:
+    conference = unique()
+    result = system.cli(
+        "enqueue",
+        conference,
+        "--format",
+        "mp3",
+        "--no-play-beep",
+        "--region",
+        "Middle East",
+        "--command-id",
+        "cmd-fixed-1",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["command_id"] == "cmd-fixed-1"
+    outcome = system.outcome(printed["job_id"])
+    assert (outcome.status, outcome.command_id) == ("succeeded", "cmd-fixed-1")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_bulk_wait_summarizes_every_outcome(system: System, tmp_path: Path) -> None:
+    rows: list[dict[str, object]] = [
+        {"conference_id": unique(), "format": "wav"} for _ in range(20)
+    ]
+    rows += [
+        {"conference_id": unique("flaky-1-"), "format": "mp3"},
+        {"conference_id": unique("missing-"), "format": "mp3"},
+    ]
+    result = system.cli(
+        "bulk",
+        str(write_jsonl(tmp_path / "jobs.jsonl", rows)),
+        "--wait",
+        "--json",
+        "--timeout",
+        "60",
+    )
+    assert result.returncode == 1, result.stderr  # one job failed: missing-
+    summary = json.loads(result.stdout)
+    assert summary["complete"] is True
+    assert summary["by_reason"] == {"failed/rejected": 1, "succeeded/ok": 21}
+
+
+def test_bulk_wait_exits_0_when_all_succeed(system: System, tmp_path: Path) -> None:
+    csv = tmp_path / "jobs.csv"
+    csv.write_text(
+        "conference_id,format,channels,play_beep\n"
+        + "".join(f"{unique()},wav,dual,true\n" for _ in range(5))
+    )
+    result = system.cli("bulk", str(csv), "--wait", "--timeout", "60")
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout and "5" in result.stdout
+
+
+def test_bulk_with_a_bad_row_reports_its_line_and_enqueues_nothing(
+    system: System, idle_queue: dict[str, str], tmp_path: Path
+) -> None:
+    csv = tmp_path / "jobs.csv"
+    csv.write_text(
+        "conference_id,format,region\n"
+        "good-1,wav,US\n"
+        "good-2,mp3,Europe\n"
+        "bad-3,ogg,US\n"
+        "bad-4,wav,Mars\n"
+    )
+    result = system.cli("bulk", str(csv), env=idle_queue)
+    assert result.returncode == 2
+    assert "line 4: format:" in result.stderr
+    assert "line 5: region:" in result.stderr
+    assert "nothing was enqueued" in result.stderr
+    assert queue_length(system, idle_queue) == 0
+
+
+def test_bulk_batch_key_fixes_command_ids(
+    system: System, idle_queue: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "jobs.jsonl", [{"conference_id": "c1", "format": "wav"}])
+    for _ in range(2):
+        assert system.cli("bulk", str(path), "--batch-key", "K1", env=idle_queue).returncode == 0
+    kwargs = [queued_kwargs(m) for m in system.client.lrange(idle_queue["CONFREC_QUEUE"], 0, -1)]
+    assert len(kwargs) == 2
+    assert kwargs[0]["command_id"] == kwargs[1]["command_id"]
+
+
+def queued_kwargs(message: bytes) -> dict[str, object]:
+    """The task kwargs of a raw kombu message as it sits in the Redis list."""
+    envelope = json.loads(message)
+    args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+    assert args == []
+    return dict(kwargs)
+
+
+def test_worker_refuses_to_start_without_api_key(system: System) -> None:
+    result = system.cli("worker", env={"TELNYX_API_KEY": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx"
+    ]
+
+
+def test_results_prints_outcomes_as_json_lines(system: System) -> None:
+    conference = unique()
+    job_id = json.loads(system.cli("enqueue", conference, "--format", "wav", "--json").stdout)[
+        "job_id"
+    ]
+    system.outcome(job_id)
+    result = system.cli("results", "--count", "50", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(o["job_id"] == job_id and o["status"] == "succeeded" for o in lines)
