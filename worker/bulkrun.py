@@ -90,7 +90,7 @@ def run_bulk(
     if as_json:
         print(json.dumps(summary))
     else:
-        out.print(summary_table(tally, title=f"batch {batch}"))
+        out.print(summary_table(tally), f"batch {batch}", highlight=False)
         if not complete:
             out.print(f"timed out: {checked.valid - tally.done} job(s) without an outcome yet")
     return EXIT_OK if complete and tally.failed == 0 else EXIT_FAILED

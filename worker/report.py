@@ -18,9 +18,13 @@ class Tally:
     """Outcome counts by (status, reason)."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retried: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, outcome: Outcome) -> None:
-        self.counts[(outcome.status, outcome.reason)] += 1
+        key = (outcome.status, outcome.reason)
+        self.counts[key] += 1
+        if outcome.attempts > 1:
+            self.retried[key] += 1
 
     @property
     def done(self) -> int:
@@ -36,6 +40,7 @@ class Tally:
             "succeeded": self.done - self.failed,
             "failed": self.failed,
             "by_reason": {f"{s}/{r}": n for (s, r), n in sorted(self.counts.items())},
+            "retried": sum(self.retried.values()),
         }
 
 
@@ -73,11 +78,13 @@ def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
     table.add_column("status")
     table.add_column("reason")
     table.add_column("jobs", justify="right")
+    table.add_column("of which retried", justify="right")
     for (status, reason), n in sorted(tally.counts.items()):
         style = "green" if status == "succeeded" else "red"
-        table.add_row(f"[{style}]{status}[/{style}]", reason, str(n))
+        retried = str(tally.retried[(status, reason)])
+        table.add_row(f"[{style}]{status}[/{style}]", reason, str(n), retried)
     table.add_section()
-    table.add_row("total", "", str(tally.done))
+    table.add_row("total", "", str(tally.done), str(sum(tally.retried.values())))
     return table
 
 
