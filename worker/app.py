@@ -30,7 +30,6 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         task_default_queue=s.queue,
         task_routes={TASK_NAME: {"queue": s.queue}},
-        task_send_sent_event=True,
         worker_send_task_events=True,
         worker_prefetch_multiplier=1,
         worker_pool=s.pool,
