@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         default="https://api.telnyx.com/v2",
         validation_alias=AliasChoices("TELNYX_BASE_URL", "telnyx_base_url"),
     )
-    broker_url: str = "redis://localhost:6379/0"
+    broker_url: str = Field(default="redis://localhost:6379/0", repr=False)  # may hold a password
     queue: str = "record_start"
     results_stream: str = "confrec:results"
     results_maxlen: int = Field(default=1_000_000, gt=0)

@@ -93,7 +93,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -17,9 +17,13 @@ from tasks.job import RecordStartJob
 def record_start_path(conference_id: str) -> str:
     """The endpoint path with the conference id encoded as exactly ONE path segment.
 
-    ``safe=""`` makes ``/``, ``#``, ``?``, spaces and non-ASCII survive as %XX escapes.
+    ``safe=""`` makes ``/``, ``#``, ``?``, spaces and non-ASCII survive as %XX escapes;
+    ``.`` and ``..`` are escaped too, or URL resolution would drop or climb the segment.
     """
-    return f"/conferences/{quote(conference_id, safe='')}/actions/record_start"
+    segment = quote(conference_id, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return f"/conferences/{segment}/actions/record_start"
 
 
 class TelnyxClient:

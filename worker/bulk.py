@@ -78,12 +78,14 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     csv.field_size_limit(MAX_ROW_BYTES)
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's BOM
         reader = csv.DictReader(f)
         try:
             for row in reader:
                 if None in row:
                     raise BadRow(reader.line_num, "more cells than the header has names")
+                if sum(len(v) for v in row.values()) > MAX_ROW_BYTES:
+                    raise BadRow(reader.line_num, f"row is longer than {MAX_ROW_BYTES} bytes")
                 yield reader.line_num, {k: v for k, v in row.items() if v not in ("", None)}
         except (csv.Error, UnicodeDecodeError) as exc:
             raise BadRow(reader.line_num, f"unreadable CSV ({exc})") from None

@@ -1,0 +1,185 @@
+"""Reading and validating bulk files (worker/bulk.py), JSONL and CSV, in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from tasks.job import RecordStartJob
+from worker.bulk import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_lines(path: Path) -> list[str]:
+    return [str(err) for err in validate_file(path).errors]
+
+
+# --- JSONL ------------------------------------------------------------------------------
+
+
+def test_jsonl_blank_lines_keep_physical_line_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "jobs.jsonl",
+        '{"conference_id": "c1", "format": "wav"}\n'
+        "\n"
+        "   \n"
+        '{"conference_id": "c2", "format": "mp3", "play_beep": true}\n'
+        "\n",
+    )
+    assert [line for line, _ in read_rows(path)] == [1, 4]
+    result = validate_file(path)
+    assert (result.valid, result.invalid, result.errors) == (2, 0, [])
+
+
+def test_jsonl_reports_every_bad_row_with_line_and_field(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "jobs.jsonl",
+        "\n".join(
+            [
+                '{"conference_id": "c1", "format": "wav"}',
+                '{"conference_id": "c2", "format": "ogg"}',
+                "",
+                '{"conference_id": "c4", "format": "wav", "channels": "stereo"}',
+                '{"conference_id": "c5", "format": "wav"}',
+                '{"format": "wav", "colour": "red"}',
+                '{"conference_id": "c\\u0000", "format": "wav"}',
+            ]
+        )
+        + "\n",
+    )
+    result = validate_file(path)
+    assert (result.valid, result.invalid) == (2, 4)
+    assert [str(err) for err in result.errors] == [
+        "line 2: format: Input should be 'wav' or 'mp3'",
+        "line 4: channels: Input should be 'single' or 'dual'",
+        "line 6: conference_id: Field required",
+        "line 6: colour: Extra inputs are not permitted",
+        "line 7: conference_id: Value error, must not contain control characters",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('["c1", "wav"]', "line 2: row: a row must be a JSON object of job fields"),
+        ('"c1"', "line 2: row: a row must be a JSON object of job fields"),
+        ('{"conference_id": "c1", "format": ', "line 2: row: not valid JSON"),
+    ],
+)
+def test_jsonl_unreadable_row_stops_validation(tmp_path: Path, line: str, message: str) -> None:
+    path = write(
+        tmp_path / "jobs.jsonl",
+        f'{{"conference_id": "c1", "format": "wav"}}\n{line}\n{{"format": "ogg"}}\n',
+    )
+    result = validate_file(path)
+    assert (result.valid, result.invalid) == (1, 1)
+    (only,) = result.errors
+    assert str(only).startswith(message)
+
+
+def test_jsonl_invalid_utf8_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(b'{"conference_id": "c\xff", "format": "wav"}\n')
+    assert error_lines(path)[0].startswith("line 1: row: not valid JSON")
+
+
+def test_jsonl_row_over_max_bytes_is_rejected(tmp_path: Path) -> None:
+    long_row = json.dumps({"conference_id": "c", "format": "wav", "pad": "x" * MAX_ROW_BYTES})
+    path = write(
+        tmp_path / "jobs.jsonl", f'{{"conference_id": "c1", "format": "wav"}}\n{long_row}\n'
+    )
+    assert error_lines(path) == [f"line 2: row: row is longer than {MAX_ROW_BYTES} bytes"]
+
+
+def test_iter_jobs_yields_validated_jobs_in_order(tmp_path: Path) -> None:
+    rows = [{"conference_id": f"c{i}", "format": "wav", "region": "Europe"} for i in range(5)]
+    path = write(tmp_path / "jobs.jsonl", "\n\n".join(json.dumps(r) for r in rows))
+    jobs = list(iter_jobs(path))
+    assert jobs == [RecordStartJob.model_validate(r) for r in rows]
+    assert all(isinstance(job, RecordStartJob) for job in jobs)
+
+
+# --- CSV --------------------------------------------------------------------------------
+
+
+def test_csv_with_header_and_empty_cells(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "jobs.csv",
+        "conference_id,format,channels,play_beep,custom_file_name,region\n"
+        "c1,wav,,true,,\n"
+        "c2,mp3,dual,false,name,Middle East\n"
+        "\n"
+        "c3,wav,,,,\n",
+    )
+    result = validate_file(path)
+    assert (result.valid, result.invalid, result.errors) == (3, 0, [])
+    assert [line for line, _ in read_rows(path)] == [2, 3, 5]
+    assert list(iter_jobs(path)) == [
+        RecordStartJob(conference_id="c1", format="wav", play_beep=True),
+        RecordStartJob(
+            conference_id="c2",
+            format="mp3",
+            channels="dual",
+            play_beep=False,
+            custom_file_name="name",
+            region="Middle East",
+        ),
+        RecordStartJob(conference_id="c3", format="wav"),
+    ]
+
+
+def test_csv_reports_bad_rows_and_too_many_cells(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "jobs.csv",
+        "conference_id,format,play_beep\n"
+        "c1,wav,\n"
+        "c2,ogg,\n"
+        ",wav,maybe\n"
+        "c4,wav,true,extra\n"
+        "c5,flac,\n",
+    )
+    result = validate_file(path)
+    assert (result.valid, result.invalid) == (1, 3)
+    assert [str(err) for err in result.errors] == [
+        "line 3: format: Input should be 'wav' or 'mp3'",
+        "line 4: conference_id: Field required",
+        "line 4: play_beep: Input should be a valid boolean, unable to interpret input",
+        "line 5: row: more cells than the header has names",
+    ]
+
+
+def test_csv_exported_with_utf8_bom_is_read(tmp_path: Path) -> None:
+    # Spreadsheet "CSV UTF-8" exports start with a byte-order mark.
+    path = tmp_path / "jobs.csv"
+    path.write_bytes("\ufeffconference_id,format\nc1,wav\n".encode())
+    assert error_lines(path) == []
+    assert list(iter_jobs(path)) == [RecordStartJob(conference_id="c1", format="wav")]
+
+
+# --- streaming --------------------------------------------------------------------------
+
+
+def test_validate_100k_rows_streams_in_flat_memory(tmp_path: Path) -> None:
+    rows = 100_000
+    path = tmp_path / "big.jsonl"
+    # Short identical rows keep the traced run fast; what is measured is the streaming.
+    path.write_text('{"conference_id":"c","format":"wav"}\n' * rows, encoding="utf-8")
+    started = time.perf_counter()
+    tracemalloc.start()
+    try:
+        result = validate_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    elapsed = time.perf_counter() - started
+    assert (result.valid, result.invalid) == (rows, 0)
+    assert peak < 5 * 1024 * 1024, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
+    assert elapsed < 10, f"validating {rows} rows took {elapsed:.1f}s"

@@ -1,0 +1,327 @@
+"""RecordStartJob and Outcome (tasks/job.py), and the job's drift check against the spec."""
+
+from __future__ import annotations
+
+import json
+import types
+import uuid
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from tasks.job import Outcome, RecordStartJob, derived_command_id
+
+SPEC_PATH = Path(__file__).parents[2] / "tasks" / "record_start.openapi.yaml"
+
+FULL: dict[str, Any] = {
+    "conference_id": "conf-1",
+    "format": "mp3",
+    "command_id": "cmd-1",
+    "channels": "dual",
+    "play_beep": True,
+    "trim": "trim-silence",
+    "custom_file_name": "my_recording",
+    "region": "Middle East",
+}
+
+
+def job(**fields: Any) -> RecordStartJob:
+    return RecordStartJob.model_validate({"conference_id": "conf-1", "format": "wav", **fields})
+
+
+def error_fields(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in err["loc"]) for err in exc.errors()}
+
+
+# --- field rules ------------------------------------------------------------------------
+
+
+def test_full_job_is_valid() -> None:
+    assert RecordStartJob.model_validate(FULL).model_dump() == FULL
+
+
+@pytest.mark.parametrize(
+    ("fields", "bad_field"),
+    [
+        ({"format": "wav"}, "conference_id"),
+        ({"conference_id": "c"}, "format"),
+        ({"conference_id": "", "format": "wav"}, "conference_id"),
+        ({"conference_id": "x" * 257, "format": "wav"}, "conference_id"),
+        ({"conference_id": None, "format": "wav"}, "conference_id"),
+        ({"conference_id": 123, "format": "wav"}, "conference_id"),
+        ({"conference_id": "c", "format": "ogg"}, "format"),
+        ({"conference_id": "c", "format": "WAV"}, "format"),
+        ({"conference_id": "c", "format": None}, "format"),
+        ({"conference_id": "c", "format": "wav", "channels": "stereo"}, "channels"),
+        ({"conference_id": "c", "format": "wav", "play_beep": "maybe"}, "play_beep"),
+        ({"conference_id": "c", "format": "wav", "play_beep": [True]}, "play_beep"),
+        ({"conference_id": "c", "format": "wav", "trim": "trim"}, "trim"),
+        ({"conference_id": "c", "format": "wav", "custom_file_name": ""}, "custom_file_name"),
+        ({"conference_id": "c", "format": "wav", "custom_file_name": "f" * 41}, "custom_file_name"),
+        ({"conference_id": "c", "format": "wav", "region": "Asia"}, "region"),
+        ({"conference_id": "c", "format": "wav", "region": "us"}, "region"),
+        ({"conference_id": "c", "format": "wav", "command_id": ""}, "command_id"),
+        ({"conference_id": "c", "format": "wav", "record_channels": "dual"}, "record_channels"),
+        ({"conference_id": "c", "format": "wav", "Format": "wav"}, "Format"),
+    ],
+)
+def test_invalid_field_is_rejected_and_named(fields: dict[str, Any], bad_field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        RecordStartJob.model_validate(fields)
+    assert bad_field in error_fields(info.value)
+
+
+@pytest.mark.parametrize("length", [1, 256])
+def test_conference_id_length_bounds_accepted(length: int) -> None:
+    assert len(job(conference_id="x" * length).conference_id) == length
+
+
+@pytest.mark.parametrize("field", ["conference_id", "command_id", "custom_file_name"])
+@pytest.mark.parametrize("char", ["\x00", "\n", "\r", "\t", "\x1b", "\x7f", "\x85"])
+def test_control_characters_rejected(field: str, char: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        job(**{field: f"a{char}b"})
+    assert error_fields(info.value) == {field}
+    assert "control characters" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["a/b#c?d é", "名前", "50% + more", "  spaced  "])
+def test_conference_id_accepts_any_printable_text(value: str) -> None:
+    assert job(conference_id=value).conference_id == value
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("format", ["wav", "mp3"]),
+        ("channels", ["single", "dual"]),
+        ("play_beep", [True, False]),
+        ("trim", ["trim-silence"]),
+        ("region", ["Australia", "Europe", "Middle East", "US"]),
+        ("custom_file_name", ["a", "f" * 40]),
+    ],
+)
+def test_allowed_values_accepted(field: str, values: list[Any]) -> None:
+    for value in values:
+        assert getattr(job(**{field: value}), field) == value
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [("true", True), ("false", False)])
+def test_play_beep_parses_text_booleans(raw: str, parsed: bool) -> None:
+    assert job(play_beep=raw).play_beep is parsed
+
+
+# --- request_body / task_kwargs ---------------------------------------------------------
+
+
+def test_request_body_minimal_has_only_format() -> None:
+    assert job().request_body() == {"format": "wav"}
+
+
+def test_request_body_full_leaves_out_only_conference_id() -> None:
+    expected = {k: v for k, v in FULL.items() if k != "conference_id"}
+    assert RecordStartJob.model_validate(FULL).request_body() == expected
+
+
+def test_request_body_keeps_false_play_beep() -> None:
+    assert job(play_beep=False).request_body() == {"format": "wav", "play_beep": False}
+
+
+def test_task_kwargs_leave_out_unset_fields() -> None:
+    assert job(region="US").task_kwargs() == {
+        "conference_id": "conf-1",
+        "format": "wav",
+        "region": "US",
+    }
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {k: v for k, v in FULL.items() if k not in ("conference_id", "format")}],
+)
+def test_task_kwargs_round_trip_through_json(fields: dict[str, Any]) -> None:
+    original = job(**fields)
+    wire = json.loads(json.dumps(original.task_kwargs()))
+    assert RecordStartJob.model_validate(wire) == original
+
+
+def test_task_kwargs_are_revalidated_on_the_way_back() -> None:
+    wire = json.loads(json.dumps(job().task_kwargs()))
+    wire["format"] = "ogg"
+    with pytest.raises(ValidationError):
+        RecordStartJob.model_validate(wire)
+
+
+# --- command ids ------------------------------------------------------------------------
+
+
+def test_derived_command_id_is_stable_uuid5() -> None:
+    a = derived_command_id("batch-1", job(channels="dual", region="US"))
+    b = derived_command_id("batch-1", job(region="US", channels="dual"))
+    assert a == b
+    assert uuid.UUID(a).version == 5
+
+
+@pytest.mark.parametrize(
+    ("seed", "other"),
+    [
+        ("batch-1", job(conference_id="conf-2")),
+        ("batch-1", job(format="mp3")),
+        ("batch-1", job(play_beep=False)),
+        ("batch-2", job()),
+    ],
+)
+def test_derived_command_id_differs_across_seeds_and_rows(seed: str, other: RecordStartJob) -> None:
+    assert derived_command_id("batch-1", job()) != derived_command_id(seed, other)
+
+
+def test_with_command_id_sets_missing_id_without_mutating() -> None:
+    original = job()
+    fixed = original.with_command_id("cmd-new")
+    assert fixed.command_id == "cmd-new"
+    assert original.command_id is None
+    assert fixed.request_body() == {"format": "wav", "command_id": "cmd-new"}
+
+
+def test_with_command_id_keeps_producers_id() -> None:
+    assert job(command_id="producer-id").with_command_id("cmd-new").command_id == "producer-id"
+
+
+# --- Outcome ----------------------------------------------------------------------------
+
+CONTRACT_KEYS = {
+    "job_id",
+    "conference_id",
+    "command_id",
+    "status",
+    "reason",
+    "http_status",
+    "attempts",
+    "errors",
+    "enqueued_at",
+    "finished_at",
+}
+
+
+def outcome(**fields: Any) -> Outcome:
+    base: dict[str, Any] = {
+        "job_id": "job-1",
+        "conference_id": "conf-1",
+        "command_id": None,
+        "status": "failed",
+        "reason": "invalid",
+    }
+    return Outcome.model_validate(base | fields)
+
+
+def test_outcome_json_has_contract_keys_even_when_unset() -> None:
+    data = json.loads(outcome().to_json())
+    assert set(data) == CONTRACT_KEYS
+    assert data["command_id"] is None
+    assert data["http_status"] is None
+    assert data["enqueued_at"] is None
+    assert data["errors"] == []
+    assert data["attempts"] == 0
+    assert data["finished_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("batch", "batch-7"),
+        ("detail", "ReadTimeout"),
+        ("duplicate_of", "job-0"),
+        ("redelivered", 2),
+        ("redelivered_after_dedupe_window", False),
+    ],
+)
+def test_outcome_json_has_extra_only_when_set(key: str, value: Any) -> None:
+    data = json.loads(outcome(**{key: value}).to_json())
+    assert set(data) == CONTRACT_KEYS | {key}
+    assert data[key] == value
+
+
+def test_outcome_json_carries_errors() -> None:
+    errors = [{"code": "10007", "title": "Not found", "detail": "gone"}]
+    data = json.loads(outcome(errors=errors, http_status=404, reason="rejected").to_json())
+    assert data["errors"] == errors
+    assert data["http_status"] == 404
+
+
+# --- spec drift -------------------------------------------------------------------------
+
+
+def _spec_request() -> tuple[dict[str, Any], set[str]]:
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    schemas = spec["components"]["schemas"]
+    request = schemas["StartConferenceRecordingRequest"]
+    props: dict[str, Any] = {}
+    for name, prop in request["properties"].items():
+        while "$ref" in prop:
+            prop = schemas[prop["$ref"].rsplit("/", 1)[-1]]
+        props[name] = prop
+    return props, set(request.get("required", []))
+
+
+def _base(annotation: Any) -> Any:
+    """The annotation without Optional and Annotated wrappers."""
+    while True:
+        if get_origin(annotation) in (Union, types.UnionType):
+            (annotation,) = [a for a in get_args(annotation) if a is not type(None)]
+        elif get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        else:
+            return annotation
+
+
+def _annotation(name: str) -> Any:
+    return RecordStartJob.model_fields[name].annotation
+
+
+SPEC_PROPS, SPEC_REQUIRED = _spec_request()
+
+
+def test_spec_fields_match_model_fields() -> None:
+    assert set(RecordStartJob.model_fields) == set(SPEC_PROPS) | {"conference_id"}
+
+
+def test_spec_required_matches_model_required() -> None:
+    required = {n for n, f in RecordStartJob.model_fields.items() if f.is_required()}
+    assert "format" in SPEC_REQUIRED
+    assert required == SPEC_REQUIRED | {"conference_id"}
+
+
+@pytest.mark.parametrize("name", sorted(SPEC_PROPS))
+def test_spec_enum_and_type_match_model(name: str) -> None:
+    prop = SPEC_PROPS[name]
+    base = _base(_annotation(name))
+    if "enum" in prop:
+        assert get_origin(base) is Literal, f"{name}: spec has an enum, model does not"
+        assert sorted(get_args(base)) == sorted(prop["enum"])
+    else:
+        assert get_origin(base) is not Literal, f"{name}: model has an enum, spec does not"
+        assert base is {"string": str, "boolean": bool}[prop["type"]]
+
+
+def test_spec_custom_file_name_lengths_match_model() -> None:
+    prop = SPEC_PROPS["custom_file_name"]
+    lo, hi = prop["minLength"], prop["maxLength"]
+    constraints = get_args(_base_annotated(_annotation("custom_file_name")))[1:]
+    assert [(c.min_length, c.max_length) for c in constraints] == [(lo, hi)]
+    for length, ok in [(lo - 1, False), (lo, True), (hi, True), (hi + 1, False)]:
+        try:
+            job(custom_file_name="f" * length)
+        except ValidationError:
+            assert not ok, f"length {length} rejected"
+        else:
+            assert ok, f"length {length} accepted"
+
+
+def _base_annotated(annotation: Any) -> Any:
+    """The Annotated[...] inside an Optional."""
+    (inner,) = [a for a in get_args(annotation) if a is not type(None)]
+    assert get_origin(inner) is Annotated
+    return inner
