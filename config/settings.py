@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 TELNYX_DEDUPE_WINDOW_S = 60.0
 #: Slack between the longest a job can run and the moment Redis may redeliver it.
 VISIBILITY_MARGIN_S = 5.0
+#: How often workers sweep for jobs whose worker died (kombu's default is ~100 s, which
+#: would push crash redeliveries far past Telnyx's de-duplication window).
+RESTORE_INTERVAL_S = 2
 
 
 class Settings(BaseSettings):
@@ -72,6 +75,12 @@ class Settings(BaseSettings):
     def longest_job_s(self) -> float:
         """Upper bound of one delivery: the last attempt may start at the deadline."""
         return self.retry_deadline + self.http_timeout + VISIBILITY_MARGIN_S
+
+    @property
+    def redelivery_within_dedupe_window(self) -> bool:
+        """Whether a job whose worker died is redelivered while Telnyx still de-duplicates
+        its command_id (assuming some worker is alive to sweep it back)."""
+        return self.visibility_timeout + RESTORE_INTERVAL_S < TELNYX_DEDUPE_WINDOW_S
 
     @property
     def safe_broker_url(self) -> str:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import redis
 from celery import Celery
 
 from config.settings import Settings
-from tasks.job import Outcome
+from tasks.job import Outcome, RecordStartJob
 from tasks.producer import Producer
 from tasks.results import ResultsStream
 from worker.app import create_app
@@ -57,7 +57,11 @@ class System:
 
     @property
     def settings(self) -> Settings:
-        return Settings(broker_url=self.redis_url)
+        return Settings(
+            broker_url=self.redis_url,
+            queue=self.env.get("CONFREC_QUEUE", "record_start"),
+            results_stream=self.env.get("CONFREC_RESULTS_STREAM", "confrec:results"),
+        )
 
     @property
     def app(self) -> Celery:
@@ -107,10 +111,27 @@ class System:
             check=False,
         )
 
-    def start_worker(self, name: str, env: dict[str, str] | None = None) -> ManagedProcess:
-        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, ["-c", "8"])
+    def start_worker(
+        self, name: str, env: dict[str, str] | None = None, concurrency: int = 8
+    ) -> ManagedProcess:
+        argv = ["-c", str(concurrency)]
+        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, argv)
         self.workers.append(proc)
         return proc
+
+    def stop_workers(self) -> None:
+        for proc in self.workers:
+            proc.stop()
+
+    def enqueue(self, conference_ids: list[str], **fields: object) -> list[str]:
+        jobs = [
+            RecordStartJob.model_validate({"conference_id": c, "format": "wav", **fields})
+            for c in conference_ids
+        ]
+        return [sent.job_id for sent in self.producer().enqueue_many(jobs)]
+
+    def published(self) -> int:
+        return int(self.client.xlen(self.settings.results_stream))
 
 
 @pytest.fixture(scope="session")
@@ -146,5 +167,36 @@ def system(
     system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
     system.start_worker(f"w{uuid.uuid4().hex[:6]}")
     yield system
-    for proc in system.workers:
-        proc.stop()
+    system.stop_workers()
+
+
+@pytest.fixture
+def isolated(
+    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
+) -> Iterator[Callable[..., System]]:
+    """Makes Systems with their own queue and results stream and no worker yet, so a test
+    can start, kill and count workers without other tests' jobs in the way."""
+    made: list[System] = []
+
+    def make(**env: str) -> System:
+        tag = uuid.uuid4().hex[:8]
+        system = System(
+            workdir / f"isolated-{tag}",
+            redis_proc.extra["url"],
+            simulator.extra["root"],
+            {
+                "CONFREC_BROKER_URL": redis_proc.extra["url"],
+                "TELNYX_API_KEY": API_KEY,
+                "TELNYX_BASE_URL": simulator.extra["base_url"],
+                "CONFREC_QUEUE": f"queue-{tag}",
+                "CONFREC_RESULTS_STREAM": f"results-{tag}",
+                **FAST_RETRIES,
+                **env,
+            },
+        )
+        made.append(system)
+        return system
+
+    yield make
+    for system in made:
+        system.stop_workers()

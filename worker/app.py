@@ -7,13 +7,16 @@ Task events are on so Flower sees every job.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init
 
-from config.settings import Settings, get_settings
+from config.settings import RESTORE_INTERVAL_S, Settings, get_settings
 from tasks.job import TASK_NAME
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -37,17 +40,30 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": s.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": s.visibility_timeout,
+            "unacked_restore_interval": RESTORE_INTERVAL_S,
+            "unacked_restore_throttle": 1,
+        },
         broker_pool_limit=max(10, s.concurrency),
     )
     return app
 
 
 @worker_init.connect
-def _refuse_without_api_key(**_: Any) -> None:
-    """``celery -A worker.app worker`` gets the same one-line refusal as ``confrec worker``."""
-    if get_settings().telnyx_api_key is None:
+def _check_settings(**_: Any) -> None:
+    """``celery -A worker.app worker`` gets the same checks as ``confrec worker``."""
+    settings = get_settings()
+    if settings.telnyx_api_key is None:
         raise SystemExit("error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
+    # Request lines carry no secrets, but one per attempt is noise at fleet scale.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not settings.redelivery_within_dedupe_window:
+        log.warning(
+            "CONFREC_VISIBILITY_TIMEOUT=%gs: a job whose worker dies may be redelivered "
+            "after Telnyx's 60 s command_id window and could start a second recording",
+            settings.visibility_timeout,
+        )
 
 
 app = create_app()

@@ -107,9 +107,12 @@ def redis_server_binary() -> str:
 
 
 def start_redis(
-    workdir: Path, port: int | None = None, *, appendonly: bool = False
+    workdir: Path, port: int | None = None, *, appendonly: bool = False, password: str = ""
 ) -> ManagedProcess:
-    """A private redis-server on loopback; ``extra['url']`` is its URL."""
+    """A private redis-server on loopback; ``extra['url']`` is its URL.
+
+    With ``appendonly`` it keeps its data in ``workdir`` across a restart on the same port.
+    """
     port = port or free_port()
     argv = [
         redis_server_binary(),
@@ -123,9 +126,10 @@ def start_redis(
         "yes" if appendonly else "no",
         "--dir",
         str(workdir),
+        *(["--requirepass", password] if password else []),
     ]
     proc = spawn(f"redis-{port}", argv, workdir)
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
     proc.extra["url"] = url
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
     wait_until(lambda: _pings(client), 10, f"redis-server on port {port} (log {proc.log_path})")

@@ -1,0 +1,70 @@
+"""Delivery guarantees under faults inflicted on real worker processes."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable
+
+from tests.conftest import System
+from worker.localstack import wait_until
+
+#: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
+QUICK_REDELIVERY = {
+    "CONFREC_RETRY_DEADLINE": "3",
+    "CONFREC_HTTP_TIMEOUT": "2",
+    "CONFREC_VISIBILITY_TIMEOUT": "11",
+}
+
+
+def test_sigkill_mid_batch_loses_no_job_and_starts_no_second_recording(
+    isolated: Callable[..., System],
+) -> None:
+    system = isolated(**QUICK_REDELIVERY)
+    doomed = system.start_worker("doomed", concurrency=4)
+    system.start_worker("survivor", concurrency=4)
+    tag = uuid.uuid4().hex[:8]
+    conferences = [f"slow-300-{tag}-{i:03d}" for i in range(60)]
+    job_ids = system.enqueue(conferences)
+    wait_until(lambda: system.published() >= 10, 30, "10 outcomes before the kill")
+
+    doomed.signal(signal.SIGKILL)
+    doomed.popen.wait(10)
+    system.start_worker("replacement", concurrency=4)
+
+    outcomes = system.outcomes(job_ids, timeout=90)
+    assert {job: len(published) for job, published in outcomes.items() if len(published) != 1} == {}
+    assert {o[0].status for o in outcomes.values()} == {"succeeded"}
+    assert any(o[0].redelivered for o in outcomes.values()), "the kill hit no job mid-flight"
+    stats = system.sim("/_sim/stats")["conferences"]
+    for conference in conferences:
+        assert len(stats[conference]["command_ids"]) == 1, conference
+        assert stats[conference]["recordings"] == 1, conference
+
+
+def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
+    isolated: Callable[..., System],
+) -> None:
+    system = isolated()
+    worker = system.start_worker("graceful", concurrency=2)
+    tag = uuid.uuid4().hex[:8]
+    conferences = [f"slow-1500-{tag}-{i}" for i in range(6)]
+    job_ids = system.enqueue(conferences)
+
+    def requested() -> list[str]:
+        return [c for c in conferences if system.sim_requests(c)]
+
+    wait_until(lambda: len(requested()) == 2, 20, "two jobs in flight")
+    in_flight = requested()
+    worker.signal(signal.SIGTERM)
+    assert worker.popen.wait(20) == 0
+
+    assert system.published() == 2
+    assert system.client.llen(system.settings.queue) == 4  # handed back, not lost
+    assert requested() == in_flight  # nothing new was started after SIGTERM
+
+    system.start_worker("successor", concurrency=4)
+    outcomes = system.outcomes(job_ids, timeout=30)
+    assert sorted(len(o) for o in outcomes.values()) == [1] * 6
+    finished_first = {o[0].conference_id for o in outcomes.values() if not o[0].redelivered}
+    assert set(in_flight) <= finished_first
