@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from celery import Celery
-from kombu.exceptions import OperationalError
+from kombu.exceptions import BatchPublishError, OperationalError
 from redis.exceptions import RedisError
 
 from tasks.job import (
@@ -110,7 +110,7 @@ class Producer:
                     count += len(chunk)
                     if on_sent is not None:
                         on_sent(count)
-        except (OperationalError, RedisError, OSError) as exc:
+        except (BatchPublishError, OperationalError, RedisError, OSError) as exc:
             raise EnqueueError(f"{type(exc).__name__}: {exc}", count) from exc
         return sent
 

@@ -171,6 +171,14 @@ def system(
 
 
 @pytest.fixture
+def own_simulator(tmp_path: Path) -> Iterator[ManagedProcess]:
+    """A simulator of this test's own, so its counters see only this test's requests."""
+    proc = start_simulator(tmp_path, api_key=API_KEY, latency_ms=5)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
 def isolated(
     redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
 ) -> Iterator[Callable[..., System]]:
@@ -178,16 +186,18 @@ def isolated(
     can start, kill and count workers without other tests' jobs in the way."""
     made: list[System] = []
 
-    def make(**env: str) -> System:
+    def make(sim: ManagedProcess | None = None, redis_url: str | None = None, **env: str) -> System:
         tag = uuid.uuid4().hex[:8]
+        sim = sim or simulator
+        redis_url = redis_url or redis_proc.extra["url"]
         system = System(
             workdir / f"isolated-{tag}",
-            redis_proc.extra["url"],
-            simulator.extra["root"],
+            redis_url,
+            sim.extra["root"],
             {
-                "CONFREC_BROKER_URL": redis_proc.extra["url"],
+                "CONFREC_BROKER_URL": redis_url,
                 "TELNYX_API_KEY": API_KEY,
-                "TELNYX_BASE_URL": simulator.extra["base_url"],
+                "TELNYX_BASE_URL": sim.extra["base_url"],
                 "CONFREC_QUEUE": f"queue-{tag}",
                 "CONFREC_RESULTS_STREAM": f"results-{tag}",
                 **FAST_RETRIES,
