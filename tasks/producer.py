@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from celery import Celery
-from kombu.exceptions import BatchPublishError, OperationalError
+from kombu.exceptions import (  # type: ignore[attr-defined]  # stubs predate kombu 5.7
+    BatchPublishError,
+    OperationalError,
+)
 from redis.exceptions import RedisError
 
 from tasks.job import (

@@ -6,6 +6,7 @@ Shared by the CLI and the demo so both behave the same.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -107,11 +108,17 @@ def _wait(
     with _progress(err) as progress:
         bar = progress.add_task("outcomes", total=total, status="")
 
+        started = time.monotonic()
+
         def seen(_: Outcome, tally: Tally) -> None:
+            rate = tally.done / max(time.monotonic() - started, 1e-3)
             progress.update(
                 bar,
                 completed=tally.done,
-                status=f"ok {tally.done - tally.failed}  failed {tally.failed}",
+                status=(
+                    f"ok {tally.done - tally.failed}  failed {tally.failed}  "
+                    f"retried {sum(tally.retried.values())}  {rate:,.0f}/s"
+                ),
             )
 
         return wait_for_batch(stream, batch, total, after=start, timeout_s=timeout, on_outcome=seen)
