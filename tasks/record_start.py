@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import redis
 from celery import Task, shared_task
+from celery.exceptions import Reject
 from pydantic import ValidationError
 
 from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
+from tasks import redaction
 from tasks.history import JobHistory
 from tasks.job import (
     HEADER_BATCH,
@@ -236,10 +238,24 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
     """Start the recording of one conference; kwargs are the job's fields."""
     if args:
         kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
-    outcome = process_handler().handle(
-        str(self.request.id),
-        kwargs,
-        enqueued_at=getattr(self.request, HEADER_ENQUEUED_AT, None),
-        batch=getattr(self.request, HEADER_BATCH, None),
-    )
+    try:
+        outcome = process_handler().handle(
+            str(self.request.id),
+            kwargs,
+            enqueued_at=getattr(self.request, HEADER_ENQUEUED_AT, None),
+            batch=getattr(self.request, HEADER_BATCH, None),
+        )
+    except redis.RedisError as exc:
+        # Redis failed mid-job: put the job back rather than ack it without an outcome.
+        # Its history and command_id make the next delivery safe.
+        raise Reject(
+            f"Redis failed mid-job ({type(exc).__name__}); requeued", requeue=True
+        ) from None
+    except Exception as exc:
+        # Failure events reach Flower with the exception's text: mask the key in it.
+        key = get_settings().telnyx_api_key
+        text = redaction.redact(
+            f"{type(exc).__name__}: {exc}", [key.get_secret_value()] if key else []
+        )
+        raise RuntimeError(text) from None
     return outcome.status if outcome else None

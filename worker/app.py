@@ -11,9 +11,10 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
 from config.settings import RESTORE_INTERVAL_S, Settings, get_settings
+from tasks import redaction
 from tasks.job import TASK_NAME
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,15 @@ def _check_settings(**_: Any) -> None:
             "after Telnyx's 60 s command_id window and could start a second recording",
             settings.visibility_timeout,
         )
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _mask_secrets_in_logs(logger: logging.Logger, **_: Any) -> None:
+    """Whatever a library puts in a log line or traceback, the API key is masked."""
+    settings = get_settings()
+    secrets = [settings.telnyx_api_key.get_secret_value()] if settings.telnyx_api_key else []
+    redaction.install(logger, secrets)
 
 
 app = create_app()

@@ -12,7 +12,7 @@ import pytest
 from tasks.job import RecordStartJob
 from tasks.producer import EnqueueError
 from tests.conftest import System
-from worker.localstack import ManagedProcess, free_port, start_redis
+from worker.localstack import ManagedProcess, free_port, start_redis, wait_until
 
 
 @pytest.fixture
@@ -108,3 +108,27 @@ def test_rerunning_a_bulk_file_with_its_batch_key_starts_no_second_recording(
     )
     duplicates = [e.outcome for e in system.stream().latest(10) if e.outcome.duplicate_of]
     assert len(duplicates) == 5
+
+
+def test_jobs_in_flight_when_redis_restarts_each_get_one_outcome(
+    isolated: Callable[..., System], aof_redis: Callable[[], ManagedProcess]
+) -> None:
+    redis_proc = aof_redis()
+    system = isolated(
+        redis_url=redis_proc.extra["url"],
+        CONFREC_RETRY_DEADLINE="3",
+        CONFREC_HTTP_TIMEOUT="2",
+        CONFREC_VISIBILITY_TIMEOUT="11",
+    )
+    worker = system.start_worker("midjob", concurrency=4)
+    tag = uuid.uuid4().hex[:8]
+    conferences = [f"slow-800-{tag}-{i}" for i in range(4)]
+    job_ids = system.enqueue(conferences)
+    wait_until(lambda: all(system.sim_requests(c) for c in conferences), 20, "jobs in flight")
+
+    redis_proc.stop()  # the answers arrive while Redis is down: no outcome can be written
+    wait_until(lambda: "Redis failed mid-job" in worker.log(), 30, "a job meeting the outage")
+    aof_redis()
+    outcomes = system.outcomes(job_ids, timeout=90)
+    assert sorted(len(o) for o in outcomes.values()) == [1, 1, 1, 1]
+    assert {o[0].status for o in outcomes.values()} == {"succeeded"}
