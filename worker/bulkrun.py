@@ -50,7 +50,7 @@ def run_bulk(
 ) -> int:
     """Returns the exit code: 0 ok, 1 a job failed, 2 invalid file, 3 broker trouble."""
     out = out or Console()
-    err = err or Console(stderr=True)
+    err = err or Console(stderr=True, soft_wrap=True)
     checked = validate_file(path)
     if checked.invalid:
         for error in checked.errors:

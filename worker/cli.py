@@ -24,7 +24,7 @@ cli = typer.Typer(
     help="Start Telnyx conference recordings at scale.",
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable
 
 EXIT_INVALID = 2
 
@@ -40,9 +40,11 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "settings"
-        env = field.upper() if field.startswith("TELNYX") else f"CONFREC_{field.upper()}"
-        fail(f"{env if first['loc'] else 'configuration'}: {first['msg']}")
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:
+            fail(f"configuration: {message}")
+        field = str(first["loc"][0]).upper()
+        fail(f"{field if field.startswith('TELNYX') else 'CONFREC_' + field}: {message}")
 
 
 def validation_failure(exc: ValidationError) -> NoReturn:
@@ -195,6 +197,42 @@ def demo(
     from worker.demo import run_demo
 
     raise typer.Exit(run_demo(jobs=jobs, workers=workers, out=out, err=err))
+
+
+@cli.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def flower(ctx: typer.Context) -> None:
+    """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
+    from worker.flower import auth_problem, run_flower
+
+    problem = auth_problem(ctx.args)
+    if problem:
+        fail(problem)
+    raise typer.Exit(run_flower(load_settings(), ctx.args))
+
+
+@cli.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    window: Annotated[int, typer.Option(min=1, help="Count outcomes of this many seconds.")] = 3600,
+) -> None:
+    """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
+    import redis
+
+    from worker.stats import collect, render
+
+    settings = load_settings()
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
+    try:
+        snapshot = collect(client, settings, window_s=window)
+    except redis.RedisError as exc:
+        fail(f"broker {settings.safe_broker_url}: {exc}", 3)
+    if as_json:
+        print(json.dumps(snapshot.as_dict()))
+    else:
+        out.print(render(snapshot))
 
 
 def main() -> None:

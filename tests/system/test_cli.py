@@ -169,3 +169,19 @@ def test_results_prints_outcomes_as_json_lines(system: System) -> None:
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert any(o["job_id"] == job_id and o["status"] == "succeeded" for o in lines)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CONFREC_VISIBILITY_TIMEOUT": "12"}, "CONFREC_VISIBILITY_TIMEOUT (12s) must exceed"),
+        ({"CONFREC_RATE_LIMIT": "fast"}, "CONFREC_RATE_LIMIT: Input should be a valid number"),
+    ],
+)
+def test_worker_refuses_a_broken_configuration_in_one_line(
+    system: System, env: dict[str, str], message: str
+) -> None:
+    result = system.cli("worker", env=env)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line
