@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
 from tasks import redaction
-from tasks.history import JobHistory
+from tasks.history import Delivery, JobHistory
 from tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
@@ -98,17 +98,15 @@ class RecordStartHandler:
             return self._publish(
                 Outcome(status="succeeded", reason="ok", duplicate_of=earlier, **base)
             )
-        if delivery.last_attempt_at is not None:
-            base["redelivered"] = delivery.number
-            if time.time() - delivery.last_attempt_at > TELNYX_DEDUPE_WINDOW_S:
-                base["redelivered_after_dedupe_window"] = True
-                log.warning(
-                    "job %s redelivered %.0fs after its last attempt, outside Telnyx's "
-                    "command_id window: sending again may start a second recording",
-                    job_id,
-                    time.time() - delivery.last_attempt_at,
-                )
+        base |= _redelivery_marks(job_id, delivery)
+        result, sent = self._send_with_retries(job_id, job, command_id)
+        return self._publish(_final_outcome(result, delivery.attempts_before + sent, base))
 
+    def _send_with_retries(
+        self, job_id: str, job: RecordStartJob, command_id: str
+    ) -> tuple[AttemptResult, int]:
+        """The tenacity loop over HTTP attempts; returns the last result and how many were
+        sent (an attempt held back by the fleet limit past the deadline is not sent)."""
         deadline = time.monotonic() + self.policy.deadline_s
         sent = 0
 
@@ -127,7 +125,7 @@ class RecordStartHandler:
             return result
 
         result, _ = run_with_retries(attempt, self.policy)
-        return self._publish(_final_outcome(result, delivery.attempts_before + sent, base))
+        return result, sent
 
     def _publish(self, outcome: Outcome) -> Outcome | None:
         if self.results.publish(outcome) is None:
@@ -142,6 +140,23 @@ class RecordStartHandler:
             outcome.attempts,
         )
         return outcome
+
+
+def _redelivery_marks(job_id: str, delivery: Delivery) -> dict[str, Any]:
+    """Outcome fields telling that an earlier delivery already sent attempts."""
+    if delivery.last_attempt_at is None:
+        return {}
+    marks: dict[str, Any] = {"redelivered": delivery.number}
+    since = time.time() - delivery.last_attempt_at
+    if since > TELNYX_DEDUPE_WINDOW_S:
+        marks["redelivered_after_dedupe_window"] = True
+        log.warning(
+            "job %s redelivered %.0fs after its last attempt, outside Telnyx's command_id "
+            "window: sending again may start a second recording",
+            job_id,
+            since,
+        )
+    return marks
 
 
 def _final_outcome(result: AttemptResult, attempts: int, base: dict[str, Any]) -> Outcome:

@@ -48,15 +48,20 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     system = isolated()
     worker = system.start_worker("graceful", concurrency=2)
     tag = uuid.uuid4().hex[:8]
-    conferences = [f"slow-1500-{tag}-{i}" for i in range(6)]
+    conferences = [f"slow-4000-{tag}-{i}" for i in range(6)]
     job_ids = system.enqueue(conferences)
 
     def requested() -> list[str]:
         return [c for c in conferences if system.sim_requests(c)]
 
-    wait_until(lambda: len(requested()) == 2, 20, "two jobs in flight")
-    in_flight = requested()
-    worker.signal(signal.SIGTERM)
+    in_flight: list[str] = []
+
+    def two_in_flight() -> bool:
+        in_flight[:] = requested()
+        return len(in_flight) == 2
+
+    wait_until(two_in_flight, 20, "two jobs in flight")
+    worker.signal(signal.SIGTERM)  # well inside the 4 s the two jobs take
     assert worker.popen.wait(20) == 0
 
     assert system.published() == 2

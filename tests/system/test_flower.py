@@ -1,0 +1,159 @@
+"""Flower as operators run it: ``confrec flower`` on the test broker, behind basic auth.
+
+Our jobs show up by name with state, runtime and their readable kwargs, and the API key
+appears nowhere Flower serves or logs.
+"""
+
+from __future__ import annotations
+
+import ast
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from tasks.job import TASK_NAME, RecordStartJob
+from tests.conftest import API_KEY, System, unique
+from worker.localstack import CONFREC, ManagedProcess, free_port, spawn, wait_until
+
+USER = "ops"
+PASSWORD = f"pw-{uuid.uuid4().hex}"
+AUTH = (USER, PASSWORD)
+
+
+@dataclass
+class Flower:
+    root: str
+    proc: ManagedProcess
+
+    def get(self, path: str, auth: tuple[str, str] | None = AUTH, **params: str) -> httpx.Response:
+        return httpx.get(f"{self.root}{path}", params=params, auth=auth, timeout=5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def flower(system: System) -> Iterator[Flower]:
+    """``confrec flower --port P --address 127.0.0.1`` (options spelled as in compose)."""
+    port = free_port()
+    argv = [*CONFREC, "flower", "--port", str(port), "--address", "127.0.0.1"]
+    env = {"CONFREC_BROKER_URL": system.redis_url, "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
+    proc = spawn(f"flower-{port}", argv, system.workdir / "flower", env)
+    try:
+        root = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: _answers(f"{root}/healthcheck") or not proc.alive(),
+            20,
+            f"flower (log {proc.log_path})",
+        )
+        assert proc.alive(), proc.log()
+        yield Flower(root, proc)
+    finally:
+        proc.stop()
+
+
+def _sees_worker_events(flower: Flower, worker: str) -> bool:
+    """Flower counts a worker online only from its heartbeat events: once it has one, it is
+    subscribed to the event channel and will see every task event after it."""
+    return f'flower_worker_online{{worker="{worker}@' in flower.get("/metrics", auth=None).text
+
+
+def _tasks(flower: Flower) -> dict[str, Any]:
+    response = flower.get("/api/tasks", taskname=TASK_NAME)
+    assert response.status_code == 200, response.text
+    tasks: dict[str, Any] = response.json()
+    return tasks
+
+
+def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
+    system: System, flower: Flower
+) -> None:
+    worker = system.workers[0].name
+    wait_until(lambda: _sees_worker_events(flower, worker), 20, "flower seeing worker events")
+    jobs = [
+        RecordStartJob(conference_id=unique(), format="wav", channels="dual"),
+        RecordStartJob(conference_id=unique("board / Q4 #1 ?café "), format="mp3"),
+        RecordStartJob(conference_id=unique(), format="wav", play_beep=True),
+        RecordStartJob(conference_id=unique("missing-"), format="wav"),
+    ]
+    jobs = [job.with_command_id(f"cmd-{uuid.uuid4()}") for job in jobs]
+    sent = {system.producer().enqueue(job).job_id: job for job in jobs}
+    outcomes = system.outcomes(list(sent))
+    status = {job_id: found[0].status for job_id, found in outcomes.items()}
+    assert sorted(status.values()) == ["failed", "succeeded", "succeeded", "succeeded"]
+
+    def all_succeeded() -> bool:
+        tasks = _tasks(flower)
+        return all(tasks.get(job_id, {}).get("state") == "SUCCESS" for job_id in sent)
+
+    # A rejected job is a task that ran to completion: SUCCESS, its result says 'failed'.
+    wait_until(all_succeeded, 15, "flower showing every job as SUCCESS")
+    tasks = _tasks(flower)
+    for job_id, job in sent.items():
+        task = tasks[job_id]
+        assert task["name"] == TASK_NAME
+        assert task["worker"].startswith(f"{worker}@")
+        assert isinstance(task["runtime"], float) and task["runtime"] > 0
+        assert task["result"] == repr(status[job_id])  # the outcome: 'succeeded' or 'failed'
+        kwargs = ast.literal_eval(task["kwargs"])  # readable: exactly the job's fields
+        assert kwargs == job.task_kwargs()
+        assert job.conference_id in task["kwargs"]
+        assert f"'command_id': '{job.command_id}'" in task["kwargs"]
+
+
+def test_api_key_appears_nowhere_flower_serves_or_logs(system: System, flower: Flower) -> None:
+    worker = system.workers[0].name
+    system.outcome(
+        system.producer().enqueue(RecordStartJob(conference_id=unique(), format="wav")).job_id
+    )
+
+    def workers_listed() -> bool:
+        response = flower.get("/api/workers", refresh="1")
+        return response.status_code == 200 and any(
+            w.startswith(f"{worker}@") for w in response.json()
+        )
+
+    wait_until(workers_listed, 15, "flower listing the worker")
+    wait_until(lambda: bool(_tasks(flower)), 15, "flower listing tasks")
+    served = {
+        "/api/workers": flower.get("/api/workers").text,
+        "/api/tasks": flower.get("/api/tasks").text,
+        "/metrics": flower.get("/metrics").text,
+        "log": flower.proc.log(),
+    }
+    assert f"{worker}@" in served["/api/workers"]  # the check below reads real content
+    assert TASK_NAME in served["/api/tasks"]
+    for where, text in served.items():
+        assert API_KEY not in text, where
+    assert PASSWORD not in served["log"]
+
+
+@pytest.mark.parametrize("path", ["/api/tasks", "/api/workers", "/"])
+def test_flower_refuses_requests_without_the_right_credentials(flower: Flower, path: str) -> None:
+    assert flower.get(path, auth=None).status_code == 401
+    assert flower.get(path, auth=(USER, "wrong")).status_code == 401
+    assert flower.get(path).status_code == 200  # control: the same request with auth
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "error: FLOWER_BASIC_AUTH is not set"),
+        ("admin-no-password", "error: FLOWER_BASIC_AUTH must be user:password"),
+        ("ops:pw,broken", "error: FLOWER_BASIC_AUTH must be user:password"),
+    ],
+)
+def test_flower_will_not_start_without_basic_auth(system: System, value: str, message: str) -> None:
+    result = system.cli("flower", "--port", str(free_port()), env={"FLOWER_BASIC_AUTH": value})
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    if value:
+        assert value not in result.stderr
