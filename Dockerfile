@@ -1,0 +1,22 @@
+# The confrec image: one image for every role (worker, flower, simulator, CLI); the role is
+# the command, as in docker-compose.yml.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# Metadata first, then the four packages (pyproject's `packages.find` and `readme`).
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY tasks ./tasks
+COPY worker ./worker
+COPY simulator ./simulator
+RUN pip install . \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin confrec
+
+# Celery warns against running as root, and nothing here needs to.
+USER confrec
+CMD ["confrec", "--help"]

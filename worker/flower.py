@@ -1,0 +1,80 @@
+"""Run Flower on confrec's broker, refusing to start without authentication.
+
+Flower shows every job's kwargs and can revoke tasks or shut workers down, so an open
+instance is a control panel for anyone who can reach the port: ``confrec flower`` starts
+only when basic auth (``FLOWER_BASIC_AUTH=user:password``, read by Flower itself) or
+OAuth (``--auth``) is configured. The broker comes from Settings, like every confrec
+command. Flower's own parser drops the value of ``--port 5555`` (it wants
+``--port=5555``); ``flower_args`` joins such pairs so both spellings work.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from config.settings import Settings
+
+#: Environment variables through which Flower enables authentication.
+AUTH_ENV = ("FLOWER_BASIC_AUTH", "FLOWER_AUTH")
+#: Command-line options through which Flower enables authentication.
+AUTH_OPTIONS = ("basic-auth", "auth")
+
+
+def _option_name(arg: str) -> str:
+    """``--basic_auth=x`` → ``basic-auth`` (tornado's normalized spelling)."""
+    return arg.lstrip("-").partition("=")[0].replace("_", "-")
+
+
+def _takes_value(name: str) -> bool:
+    """True for a known Flower/tornado option that is not a boolean flag."""
+    from tornado.options import options
+
+    importlib.import_module("flower.options")  # defines Flower's options in tornado's registry
+
+    known = getattr(options, "_options", {})  # tornado keeps no public type lookup
+    option = known.get(name)
+    return option is not None and option.type is not bool
+
+
+def flower_args(args: Sequence[str]) -> list[str]:
+    """The arguments with every ``--option value`` pair joined into ``--option=value``."""
+    joined: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        has_next = i + 1 < len(args) and not args[i + 1].startswith("-")
+        if arg.startswith("-") and "=" not in arg and has_next and _takes_value(_option_name(arg)):
+            joined.append(f"{arg}={args[i + 1]}")
+            i += 2
+        else:
+            joined.append(arg)
+            i += 1
+    return joined
+
+
+def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
+    """Why Flower must not start with this configuration, or None if auth is on.
+
+    Never quotes the configured credentials.
+    """
+    from_args = any(a.startswith("-") and _option_name(a) in AUTH_OPTIONS for a in args)
+    if not from_args and not any(environ.get(name, "").strip() for name in AUTH_ENV):
+        return "FLOWER_BASIC_AUTH is not set (user:password); Flower must not run open"
+    basic = environ.get("FLOWER_BASIC_AUTH", "").strip()
+    if basic:
+        for entry in basic.split(","):
+            user, colon, password = entry.partition(":")
+            if not (user and colon and password):
+                return "FLOWER_BASIC_AUTH must be user:password (comma-separated for several)"
+    return None
+
+
+def run_flower(settings: Settings, args: Sequence[str]) -> int:
+    """Run Flower in this process until it is stopped; returns its exit code."""
+    from worker.app import create_app
+
+    code: Any = create_app(settings).start(["flower", *flower_args(args)])
+    return int(code or 0)
