@@ -143,26 +143,47 @@ def bulk(
 @cli.command()
 def results(
     follow: Annotated[bool, typer.Option(help="Keep printing new outcomes.")] = False,
-    count: Annotated[int, typer.Option(min=1, help="How many of the newest to show.")] = 20,
+    count: Annotated[int, typer.Option(min=1, help="How many to show (per read).")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON outcome per line.")] = False,
+    group: Annotated[
+        str | None,
+        typer.Option(help="Read as this consumer group: only unseen outcomes, acknowledged."),
+    ] = None,
 ) -> None:
-    """Show the newest outcomes from the results stream."""
+    """Show the newest outcomes, or with --group the ones that group has not read yet."""
+    import os
+    import socket
+
     import redis
 
-    from tasks.results import ResultsStream
+    from tasks.results import ResultsStream, StreamEntry
     from worker.report import outcome_line
+
+    def show(entries: list[StreamEntry]) -> None:
+        for entry in entries:
+            print(outcome_line(entry.outcome, as_json), flush=True)
 
     settings = load_settings()
     stream = ResultsStream(redis.Redis.from_url(settings.broker_url), settings.results_stream)
     try:
-        entries = stream.latest(count)
-        for entry in entries:
-            print(outcome_line(entry.outcome, as_json), flush=True)
-        if follow:
-            after = entries[-1].entry_id if entries else stream.last_id()
-            for new in stream.follow(after):
-                if new is not None:
-                    print(outcome_line(new.outcome, as_json), flush=True)
+        if group:
+            stream.ensure_group(group)
+            consumer = f"{socket.gethostname()}-{os.getpid()}"
+            while True:
+                entries = stream.read_group(
+                    group, consumer, count=count, block_ms=1000 if follow else None
+                )
+                show(entries)
+                stream.ack(group, [e.entry_id for e in entries])
+                if not follow:
+                    break
+        else:
+            entries = stream.latest(count)
+            show(entries)
+            if follow:
+                after = entries[-1].entry_id if entries else stream.last_id()
+                for new in stream.follow(after):
+                    show([new] if new else [])
     except redis.RedisError as exc:
         fail(f"broker {settings.safe_broker_url}: {exc}", 3)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,22 @@ def test_worker_refuses_a_broken_configuration_in_one_line(
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert message in line
+
+
+def test_results_group_shows_each_outcome_once_per_group(isolated: Callable[..., System]) -> None:
+    system = isolated()
+    system.start_worker("grouped", concurrency=2)
+    first = system.enqueue([unique(), unique()])
+    system.outcomes(first)
+
+    def read(group: str) -> list[str]:
+        result = system.cli("results", "--group", group, "--count", "100", "--json")
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line)["job_id"] for line in result.stdout.splitlines()]
+
+    assert sorted(read("billing")) == sorted(first)
+    assert read("billing") == []  # acknowledged: not shown to the group again
+    second = system.enqueue([unique()])
+    system.outcomes(second)
+    assert read("billing") == second
+    assert sorted(read("audit")) == sorted(first + second)  # another group reads it all
