@@ -78,8 +78,9 @@ def run_demo(*, jobs: int, workers: int, out: Console, err: Console) -> int:
         code = run_bulk(sample, settings, wait=True, wait_timeout=300, out=out, err=err)
         out.print(
             f"{jobs} jobs in {time.monotonic() - started:.1f}s. Some conferences were made "
-            "faulty on purpose: flaky-/ratelimited-/drop- ones were retried and started; "
-            "missing-/ended- ones were rejected after one attempt, as Telnyx would.",
+            "faulty on purpose: flaky-/drop- ones were retried and started; each "
+            "ratelimited- one got a 429 with Retry-After: 1 that paused the whole fleet for "
+            "a second; missing-/ended- ones were rejected after one attempt, as Telnyx would.",
             highlight=False,
         )
         # Failed jobs are expected in the demo; only a missing outcome is a demo failure.
