@@ -22,7 +22,6 @@ from pydantic import ValidationError
 
 from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
 from tasks import redaction
-from tasks.history import Delivery, JobHistory
 from tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
@@ -32,6 +31,7 @@ from tasks.job import (
     TelnyxError,
     derived_command_id,
 )
+from tasks.ledger import Delivery, JobLedger
 from tasks.policy import (
     AttemptResult,
     RetryPolicy,
@@ -40,7 +40,6 @@ from tasks.policy import (
     classify_response,
     run_with_retries,
 )
-from tasks.results import ResultsStream
 from tasks.telnyx import TelnyxClient
 from tasks.throttle import FleetThrottle
 
@@ -53,14 +52,12 @@ class RecordStartHandler:
     def __init__(
         self,
         telnyx: TelnyxClient,
-        results: ResultsStream,
-        history: JobHistory,
+        ledger: JobLedger,
         throttle: FleetThrottle,
         policy: RetryPolicy,
     ) -> None:
         self.telnyx = telnyx
-        self.results = results
-        self.history = history
+        self.ledger = ledger
         self.throttle = throttle
         self.policy = policy
 
@@ -73,9 +70,6 @@ class RecordStartHandler:
         batch: str | None = None,
     ) -> Outcome | None:
         """Process one delivery; returns the outcome published, or None if already done."""
-        if self.results.is_done(job_id):
-            log.info("job %s already has its outcome; redelivery skipped", job_id)
-            return None
         extra: dict[str, Any] = {"batch": batch} if batch else {}
         try:
             job = RecordStartJob.model_validate(kwargs)
@@ -84,19 +78,20 @@ class RecordStartHandler:
         # Other services may send no command_id: derive it from the job id, so that
         # every redelivery of this message sends the same one.
         command_id = job.command_id or derived_command_id(job_id, job)
-        delivery = self.history.start_delivery(job_id)
-        enqueued_at = enqueued_at or _iso(delivery.first_seen_at)
+        delivery = self.ledger.begin(job_id, job.conference_id, command_id)
+        if delivery is None:
+            log.info("job %s already has its outcome; redelivery skipped", job_id)
+            return None
         base = {
             "job_id": job_id,
             "conference_id": job.conference_id,
             "command_id": command_id,
-            "enqueued_at": enqueued_at,
+            "enqueued_at": enqueued_at or _iso(delivery.first_seen_at),
             **extra,
         }
-        earlier = self.results.job_that_succeeded(job.conference_id, command_id)
-        if earlier:
+        if delivery.succeeded_as:
             return self._publish(
-                Outcome(status="succeeded", reason="ok", duplicate_of=earlier, **base)
+                Outcome(status="succeeded", reason="ok", duplicate_of=delivery.succeeded_as, **base)
             )
         base |= _redelivery_marks(job_id, delivery)
         result, sent = self._send_with_retries(job_id, job, command_id)
@@ -112,9 +107,8 @@ class RecordStartHandler:
 
         def attempt() -> AttemptResult:
             nonlocal sent
-            if not self.throttle.acquire(deadline):
+            if not self.throttle.acquire(job_id, deadline):  # records the attempt too
                 return AttemptResult(Verdict.TRANSIENT, detail="fleet rate limit")
-            self.history.attempt_sent(job_id)
             sent += 1
             try:
                 result = classify_response(self.telnyx.record_start(job, command_id))
@@ -128,7 +122,7 @@ class RecordStartHandler:
         return result, sent
 
     def _publish(self, outcome: Outcome) -> Outcome | None:
-        if self.results.publish(outcome) is None:
+        if self.ledger.publish(outcome) is None:
             log.info("job %s: outcome was already published by another delivery", outcome.job_id)
             return None
         log.info(
@@ -221,10 +215,9 @@ def build_handler(settings: Settings) -> RecordStartHandler:
             connect_timeout=settings.http_connect_timeout,
             max_connections=max(settings.concurrency, 10),
         ),
-        results=ResultsStream(
+        ledger=JobLedger(
             client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
         ),
-        history=JobHistory(client, ttl_s=settings.done_ttl),
         throttle=FleetThrottle(client, rate=settings.rate_limit, burst=settings.rate_burst),
         policy=RetryPolicy(
             max_attempts=settings.retry_max_attempts,

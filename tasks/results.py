@@ -1,8 +1,5 @@
-"""ResultsStream: the Redis Stream every outcome is published to, and read back from.
-
-Publication is one atomic Lua step: it sets the job's done-marker and appends the stream
-entry only if the marker was not set, so a job redelivered after its outcome was written
-can never publish a second one.
+"""ResultsStream: reading the Redis Stream of outcomes — by range, following, or as a
+consumer group. Outcomes are written by ``tasks.ledger.JobLedger.publish``, once per job.
 """
 
 from __future__ import annotations
@@ -13,22 +10,7 @@ from typing import Any
 
 import redis
 
-from config import keys
 from tasks.job import Outcome
-
-# KEYS: done-marker, stream, command key. ARGV: job id, ttl, maxlen, outcome json,
-# status, "1" if the command succeeded (remember it so a re-run cannot send it again).
-_PUBLISH = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  return false
-end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
-  'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5])
-if ARGV[6] == '1' then
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
-end
-return id
-"""
 
 
 @dataclass(frozen=True)
@@ -38,41 +20,11 @@ class StreamEntry:
 
 
 class ResultsStream:
-    """Publish outcomes exactly once per job; read them by range, follow, or group."""
+    """Read outcomes: the newest, new ones as they come, or a consumer group's share."""
 
-    def __init__(
-        self, client: redis.Redis, stream: str, *, maxlen: int = 1_000_000, ttl_s: int = 604800
-    ) -> None:
+    def __init__(self, client: redis.Redis, stream: str) -> None:
         self._redis = client
         self.stream = stream
-        self._maxlen = maxlen
-        self._ttl_s = ttl_s
-        self._publish = client.register_script(_PUBLISH)
-
-    def publish(self, outcome: Outcome) -> str | None:
-        """Append the outcome unless this job already has one; returns the entry id or None."""
-        command_key = keys.command_succeeded(outcome.conference_id, outcome.command_id or "")
-        remember = "1" if outcome.status == "succeeded" and outcome.command_id else "0"
-        entry_id = self._publish(
-            keys=[keys.job_done(outcome.job_id), self.stream, command_key],
-            args=[
-                outcome.job_id,
-                self._ttl_s,
-                self._maxlen,
-                outcome.to_json(),
-                outcome.status,
-                remember,
-            ],
-        )
-        return _text(entry_id) if entry_id else None
-
-    def is_done(self, job_id: str) -> bool:
-        return bool(self._redis.exists(keys.job_done(job_id)))
-
-    def job_that_succeeded(self, conference_id: str, command_id: str) -> str | None:
-        """The job that already started a recording with this command_id, if any."""
-        value = self._redis.get(keys.command_succeeded(conference_id, command_id))
-        return _text(value) if value else None
 
     def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): read after it to see only new outcomes."""

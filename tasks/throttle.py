@@ -3,6 +3,8 @@
 Celery's ``rate_limit`` is per worker; this is a token bucket in Redis (one Lua step, on
 Redis's clock, so workers on different hosts agree). A 429 with Retry-After sets a shared
 pause key, and every worker holds its sends until it expires, not just the job that got it.
+The same step that lets an attempt go out records it in the job's history, so the history
+never misses an attempt Telnyx may have seen (and costs no extra round trip).
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ import redis
 
 from config import keys
 
-# KEYS: bucket, pause. ARGV: rate (tokens/s, "" = unlimited), burst.
-# Returns 0 when a token was taken, else how many ms to wait before asking again.
+# KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now.
+# Returns 0 when the attempt may go out (and is recorded), else ms to wait and ask again.
 _TAKE = """
+local function record()
+  redis.call('HINCRBY', KEYS[3], 'attempts', 1)
+  redis.call('HSET', KEYS[3], 'last_attempt_at', ARGV[3])
+  return 0
+end
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
-if ARGV[1] == '' then return 0 end
+if ARGV[1] == '' then return record() end
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -36,6 +43,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+if wait == 0 then return record() end
 return wait
 """
 
@@ -65,12 +73,15 @@ class FleetThrottle:
         self._pause = client.register_script(_PAUSE)
         self._sleep = sleep
 
-    def acquire(self, deadline: float | None = None) -> bool:
-        """Wait for permission to send; False if it would come after ``deadline``
-        (a ``time.monotonic()`` value), so a job never outlives its retry deadline here."""
-        args = ["" if self.rate is None else repr(self.rate), str(self.burst or 0)]
+    def acquire(self, job_id: str, deadline: float | None = None) -> bool:
+        """Wait for permission to send an attempt of ``job_id`` and record it; False if
+        permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
+        never outlives its retry deadline here."""
+        rate = "" if self.rate is None else repr(self.rate)
+        job_keys = [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)]
         while True:
-            wait_ms = int(self._take(keys=[keys.RATE_BUCKET, keys.FLEET_PAUSE], args=args))
+            args = [rate, str(self.burst or 0), repr(time.time())]
+            wait_ms = int(self._take(keys=job_keys, args=args))
             if wait_ms <= 0:
                 return True
             if deadline is not None and time.monotonic() + wait_ms / 1000 > deadline:

@@ -57,8 +57,10 @@ def _check_settings(**_: Any) -> None:
     settings = get_settings()
     if settings.telnyx_api_key is None:
         raise SystemExit("error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
-    # Request lines carry no secrets, but one per attempt is noise at fleet scale.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Per-request and per-task lines carry no secrets, but at fleet scale they are noise
+    # and CPU: confrec logs one line per outcome instead (tasks.record_start).
+    for chatty in ("httpx", "celery.app.trace", "celery.worker.strategy"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if not settings.redelivery_within_dedupe_window:
         log.warning(
             "CONFREC_VISIBILITY_TIMEOUT=%gs: a job whose worker dies may be redelivered "

@@ -1,0 +1,114 @@
+"""JobLedger: what a job writes to Redis about itself — one atomic Lua step per stage.
+
+A job can be delivered more than once (a worker killed mid-job, a visibility timeout).
+``begin`` tells a delivery whether the job is already done, how many attempts earlier
+deliveries made and when the last one went out (so it knows whether Telnyx still
+de-duplicates its command_id), and whether the same command already succeeded for
+another job. ``publish`` sets the done-marker and appends the outcome in one step, so a
+job can never publish twice. The attempts themselves are recorded by the FleetThrottle,
+in the same step that lets them go out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from config import keys
+from tasks.job import Outcome
+
+# KEYS: done-marker, job state, command marker. ARGV: now, ttl.
+# false when the job already has its outcome; else what earlier deliveries left.
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+redis.call('HSETNX', KEYS[2], 'first_seen_at', ARGV[1])
+local n = redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
+local s = redis.call('HMGET', KEYS[2], 'first_seen_at', 'attempts', 'last_attempt_at')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
+"""
+
+# KEYS: done-marker, stream, command marker. ARGV: job id, ttl, maxlen, outcome json,
+# status, "1" if the command succeeded (remembered so a re-run cannot send it again).
+_PUBLISH = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  return false
+end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
+  'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5])
+if ARGV[6] == '1' then
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+end
+return id
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a delivery knows when it starts."""
+
+    number: int
+    first_seen_at: float
+    attempts_before: int
+    last_attempt_at: float | None
+    succeeded_as: str | None
+    """The job that already started a recording with this command_id, if any."""
+
+
+class JobLedger:
+    def __init__(
+        self, client: redis.Redis, stream: str, *, maxlen: int = 1_000_000, ttl_s: int = 604800
+    ) -> None:
+        self.stream = stream
+        self._maxlen = maxlen
+        self._ttl_s = ttl_s
+        self._begin = client.register_script(_BEGIN)
+        self._publish = client.register_script(_PUBLISH)
+
+    def begin(self, job_id: str, conference_id: str, command_id: str) -> Delivery | None:
+        """Count this delivery and read what came before; None if the job is done."""
+        reply: Any = self._begin(
+            keys=[
+                keys.job_done(job_id),
+                keys.job_state(job_id),
+                keys.command_succeeded(conference_id, command_id),
+            ],
+            args=[repr(time.time()), self._ttl_s],
+        )
+        if not reply:
+            return None
+        number, first_seen, attempts, last_attempt, succeeded_as = (_text(v) for v in reply)
+        return Delivery(
+            number=int(number),
+            first_seen_at=float(first_seen),
+            attempts_before=int(attempts or 0),
+            last_attempt_at=float(last_attempt) if last_attempt else None,
+            succeeded_as=succeeded_as or None,
+        )
+
+    def publish(self, outcome: Outcome) -> str | None:
+        """Append the outcome unless this job already has one; returns the entry id or None."""
+        remember = "1" if outcome.status == "succeeded" and outcome.command_id else "0"
+        entry_id = self._publish(
+            keys=[
+                keys.job_done(outcome.job_id),
+                self.stream,
+                keys.command_succeeded(outcome.conference_id, outcome.command_id or ""),
+            ],
+            args=[
+                outcome.job_id,
+                self._ttl_s,
+                self._maxlen,
+                outcome.to_json(),
+                outcome.status,
+                remember,
+            ],
+        )
+        return _text(entry_id) if entry_id else None
+
+
+def _text(value: bytes | str | int) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
