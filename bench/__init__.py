@@ -1,0 +1,4 @@
+"""confrec benchmarks: ``python -m bench [--quick]`` (see docs/benchmarks.md).
+
+Not part of the test suite; nothing in confrec imports this package.
+"""

@@ -1,0 +1,147 @@
+"""The processes a benchmark runs on.
+
+``Rig`` owns a private redis-server and whatever simulators and workers a phase starts;
+everything it starts is stopped by an ExitStack, every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from bench.proc_stats import alive, descendants
+from worker.localstack import (
+    CONFREC,
+    ManagedProcess,
+    StartError,
+    spawn,
+    start_redis,
+    start_simulator,
+    wait_until,
+)
+
+API_KEY = "KEYbench-simulator-only"
+REPO = Path(__file__).resolve().parent.parent
+#: A worker entry that applies bench-only monkeypatches first (see bench/patched_worker.py).
+PATCHED = [sys.executable, "-m", "bench.patched_worker"]
+_TICK = os.sysconf("SC_CLK_TCK")
+#: A warm shutdown takes ~1.5 s here; a worker still up after this is killed (a hung
+#: gevent worker as shipped never finishes its warm shutdown).
+STOP_TIMEOUT_S = 8.0
+
+
+class Rig:
+    """A private redis-server plus simulators/workers started on demand, all stopped on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._stack = ExitStack()
+        self.redis_proc: ManagedProcess | None = None
+
+    def __enter__(self) -> Rig:
+        self.redis_proc = start_redis(self.workdir)
+        self._stack.callback(self.redis_proc.stop)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    @property
+    def url(self) -> str:
+        assert self.redis_proc is not None
+        return self.redis_proc.extra["url"]
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/")[0])
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=30)
+
+    def flush(self) -> None:
+        """Forget every queue, outcome and key (only between phases, no worker running)."""
+        self.client().flushall()
+
+    def simulator(self, stack: ExitStack, latency_ms: float) -> ManagedProcess:
+        sim = start_simulator(self.workdir, api_key=API_KEY, latency_ms=latency_ms)
+        stack.callback(sim.stop)
+        return sim
+
+    def worker_env(self, sim: ManagedProcess, source: Path | None = None) -> dict[str, str]:
+        """A worker's environment; ``source``: a tree of confrec to run instead of this
+        one (an older commit, bench/ref.py), found first on PYTHONPATH."""
+        paths = [str(source)] if source else []
+        return {
+            "CONFREC_BROKER_URL": self.url,
+            "TELNYX_API_KEY": API_KEY,
+            "TELNYX_BASE_URL": sim.extra["base_url"],
+            # bench.patched_worker runs from the workdir: the repo must be importable
+            "PYTHONPATH": os.pathsep.join([*paths, str(REPO)]),
+        }
+
+    def workers(
+        self,
+        stack: ExitStack,
+        sim: ManagedProcess,
+        names: Iterable[str],
+        extra_args: list[str] | None = None,
+        patches: list[str] | None = None,
+        stop_timeout: float = STOP_TIMEOUT_S,
+        source: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> list[ManagedProcess]:
+        """Start workers in parallel and wait (bounded) for each one's "ready." line.
+
+        Without ``patches`` this is exactly ``confrec worker`` as localstack starts it;
+        with them, bench.patched_worker applies those prototypes first."""
+        entry = [*PATCHED, ",".join(patches)] if patches else CONFREC
+        procs: list[ManagedProcess] = []
+        stack.callback(_stop_all, procs, stop_timeout)
+        for name in names:
+            argv = [*entry, "worker", "--hostname", f"{name}@%h"]
+            argv += ["--without-mingle", "--without-gossip", *(extra_args or [])]
+            worker_env = {**self.worker_env(sim, source), **(env or {})}
+            procs.append(spawn(name, argv, self.workdir, worker_env))
+        for proc in procs:
+            wait_until(_ready(proc), 60, f"worker {proc.name} (log {proc.log_path})")
+            if not proc.alive():
+                raise StartError(f"worker {proc.name} exited: {proc.log()[-2000:]}")
+        return procs
+
+
+def _ready(proc: ManagedProcess) -> Callable[[], bool]:
+    return lambda: "ready." in proc.log() or not proc.alive()
+
+
+def _stop_all(procs: list[ManagedProcess], timeout: float) -> None:
+    """Stop workers together (TERM all, wait, KILL what is left) and any pool child they
+    left behind, each by its pid."""
+    children = [pid for proc in procs if proc.alive() for pid in descendants(proc.pid)]
+    for proc in procs:
+        proc.signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            proc.popen.wait(5)
+    deadline = time.monotonic() + 5
+    for pid in children:
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.05)
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)

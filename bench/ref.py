@@ -1,0 +1,108 @@
+"""Before/after against an older commit: ``python -m bench --only ref --compare-ref REF``.
+
+``git archive REF`` is unpacked into a temporary directory outside the repository
+(nothing in the repository changes; linters never see the old tree) and
+run side by side with the working tree, alternating, against the same redis-server and
+simulator: the Producer (validated jobs → queue, in a subprocess per tree) and the
+workers (a burst through 2 workers x 16 threads). Both trees must offer the same
+``Producer(app, queue).enqueue_many`` and ``confrec worker``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from contextlib import ExitStack
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from bench.e2e import burst, reset_simulator
+from bench.procs import REPO, Rig
+
+
+def unpack(ref: str, into: Path) -> Path:
+    """The tree of ``ref`` as files under ``into`` (git archive: read-only on the repo)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    target = into / f"ref-{ref}"
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def _enqueue_in(source: Path | None, url: str, count: int, tag: str) -> dict[str, Any]:
+    """bench.enqueue.api_rate in a fresh interpreter that imports confrec from ``source``."""
+    paths = [str(source)] if source else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, str(REPO)])}
+    code = (
+        "import json, sys; from bench.enqueue import api_rate; "
+        "print(json.dumps(api_rate(sys.argv[1], int(sys.argv[2]), sys.argv[3])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url, str(count), tag],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(source or REPO),
+        timeout=300,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def compare_ref(
+    rig: Rig, ref: str, enqueue_jobs: int, e2e_jobs: int, rounds: int
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="confrec-bench-ref-") as tmp:
+        return _compare(rig, ref, unpack(ref, Path(tmp)), enqueue_jobs, e2e_jobs, rounds)
+
+
+def _compare(
+    rig: Rig, ref: str, source: Path, enqueue_jobs: int, e2e_jobs: int, rounds: int
+) -> dict[str, Any]:
+    trees: dict[str, Path | None] = {f"ref {ref}": source, "working tree": None}
+    enq: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    e2e: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    rig.flush()
+    for _ in range(rounds):
+        for label, tree in trees.items():
+            enq[label].append(_enqueue_in(tree, rig.url, enqueue_jobs, "ref"))
+    with ExitStack() as outer:
+        sim = rig.simulator(outer, 20)
+        for r in range(rounds):
+            for n, (label, tree) in enumerate(trees.items()):
+                rig.flush()
+                reset_simulator(sim)
+                with ExitStack() as stack:
+                    names = [f"ref{r}{n}a", f"ref{r}{n}b"]
+                    workers = rig.workers(stack, sim, names, source=tree)
+                    e2e[label].append(burst(rig, workers, sim, e2e_jobs, f"ref{r}{n}"))
+    rig.flush()
+    out: dict[str, Any] = {"ref": ref, "rounds": rounds, "runs": {}}
+    for label in trees:
+        rates = [r["rate"] for r in enq[label]]
+        e2e_rates = [r.get("rate", 0.0) for r in e2e[label]]
+        cpu = [r.get("worker_cpu_ms_per_job") or 0.0 for r in e2e[label]]
+        out["runs"][label] = {
+            "enqueue_rate": round(sum(rates) / len(rates)),
+            "enqueue_rates": rates,
+            "e2e_rate": round(sum(e2e_rates) / len(e2e_rates), 1),
+            "e2e_rates": e2e_rates,
+            "worker_cpu_ms_per_job": round(sum(cpu) / len(cpu), 2),
+            "redis_commands_per_job": e2e[label][-1].get("redis_commands_per_job"),
+            "e2e_rounds": e2e[label],
+        }
+    old, new = (out["runs"][label] for label in trees)
+    out["enqueue_speedup"] = round(new["enqueue_rate"] / old["enqueue_rate"], 2)
+    out["e2e_speedup"] = round(new["e2e_rate"] / old["e2e_rate"], 2)
+    return out

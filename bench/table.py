@@ -1,0 +1,225 @@
+"""The results as one table (a Markdown pipe table, aligned, so it pastes into docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = tuple[str, str, str, str]
+ENQUEUE_TARGET = 10_000
+RATIO_TARGET = 0.8
+OVERHEAD_TARGET_MS = 50.0
+
+
+def _verdict(ok: bool, detail: str) -> str:
+    return f"{'met' if ok else 'MISSED'} ({detail})"
+
+
+def _rate_vs(rate: float, target: float) -> str:
+    return _verdict(rate >= target, f"{rate / target:.2f}x target")
+
+
+def _enqueue_rows(e: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for size, r in e["sizes"].items():
+        n = f"{int(size):,}"
+        api, bulk = r["api"]["rate"], r["bulk"]["rate"]
+        rows.append((f"enqueue API {n} jobs", f"{api:,}/s", "≥ 10,000/s", _rate_vs(api, 1e4)))
+        share = r["bulk"]["validate_pass_seconds"] / r["bulk"]["seconds"]
+        rows.append(
+            (f"enqueue bulk file {n} jobs", f"{bulk:,}/s", "≥ 10,000/s", _rate_vs(bulk, 1e4))
+        )
+        rows.append(("  bulk: validating pass share", f"{share:.0%}", "", ""))
+        for key, label in (
+            ("api_raw_lpush_proto", "PROTO raw_lpush API"),
+            ("bulk_raw_lpush_proto", "PROTO raw_lpush bulk"),
+        ):
+            if key not in r:
+                continue
+            base = api if key.startswith("api") else bulk
+            rate = r[key]["rate"]
+            rows.append((f"  {label} {n}", f"{rate:,}/s", "", f"{rate / base:.2f}x shipped"))
+    for key, rb in e["redis_benchmark"].items():
+        value = f"{rb['rate']:,}/s" if "rate" in rb else rb.get("error", "?")
+        rows.append((f"redis-benchmark lpush -{key}", value, "(server ceiling)", ""))
+    par = e["parallel"]
+    two = par["2 processes"]
+    rows.append(
+        (
+            f"enqueue API, 2 processes, {two['jobs']:,} jobs",
+            f"{two['rate']:,}/s",
+            "≥ 10,000/s",
+            _rate_vs(two["rate"], 1e4) + f", {par['speedup']}x 1 process",
+        )
+    )
+    proto = par["2 processes, raw_lpush (proto)"]
+    rows.append(
+        (
+            f"  PROTO raw_lpush, 2 processes, {proto['jobs']:,} jobs",
+            f"{proto['rate']:,}/s",
+            "≥ 10,000/s",
+            _rate_vs(proto["rate"], 1e4),
+        )
+    )
+    return rows
+
+
+def _ref_rows(r: dict[str, Any]) -> list[Row]:
+    old, new = r["runs"].values()
+    return [
+        (
+            f"vs {r['ref']}: enqueue API",
+            f"{old['enqueue_rate']:,} → {new['enqueue_rate']:,}/s",
+            "",
+            f"{r['enqueue_speedup']}x",
+        ),
+        (
+            f"vs {r['ref']}: e2e 20 ms 2x16 threads",
+            f"{old['e2e_rate']} → {new['e2e_rate']}/s",
+            "",
+            f"{r['e2e_speedup']}x, CPU {old['worker_cpu_ms_per_job']} → "
+            f"{new['worker_cpu_ms_per_job']} ms/job, Redis cmds "
+            f"{old['redis_commands_per_job']} → {new['redis_commands_per_job']}/job",
+        ),
+    ]
+
+
+def _e2e_rows(e: dict[str, Any]) -> list[Row]:
+    lat = f"{e['latency_ms']:g} ms"
+    c, raw = e["confrec"], e["raw_httpx"]
+    rows: list[Row] = [
+        (f"e2e {lat}: confrec 2x16 threads", f"{c.get('rate', 0):,}/s", "", ""),
+        (
+            f"e2e {lat}: raw httpx 32 threads",
+            f"{raw['rate']:,}/s",
+            "",
+            f"client CPU {raw['after'].get('client_cpu_ms_per_request')} ms/request",
+        ),
+        (
+            f"e2e {lat}: confrec / raw",
+            f"{e['ratio_to_raw']:.2f}",
+            "≥ 0.80",
+            _verdict(e["ratio_to_raw"] >= RATIO_TARGET, f"{e['ratio_to_raw'] / RATIO_TARGET:.2f}x"),
+        ),
+        (
+            f"e2e {lat}: burst latency p50 / p99",
+            f"{c.get('latency_p50_ms')} / {c.get('latency_p99_ms')} ms",
+            "",
+            "queueing, saturated",
+        ),
+        (
+            f"e2e {lat}: worker CPU / Redis commands per job",
+            f"{c.get('worker_cpu_ms_per_job')} ms / {c.get('redis_commands_per_job')}",
+            "",
+            f"machine busy {c.get('cpu_seconds', {}).get('machine_busy', 0):.0%}, "
+            f"others' share {c.get('cpu_seconds', {}).get('others_share', 0):.0%}",
+        ),
+    ]
+    proto = e.get("confrec_proto")
+    if proto:
+        ratio = e["proto_ratio_to_raw"]
+        rows.append(
+            (
+                f"e2e {lat}: PROTO workers ({'+'.join(proto['patches'])}) / raw",
+                f"{ratio:.2f}",
+                "≥ 0.80",
+                f"{proto['rate']:,}/s, CPU {proto.get('worker_cpu_ms_per_job')} ms/job, "
+                f"{ratio / max(e['ratio_to_raw'], 1e-9):.2f}x shipped",
+            )
+        )
+    p = e.get("paced")
+    if p:
+        p99 = p["overhead_p99_ms"]
+        rows.append(
+            (
+                f"e2e {lat}: paced at {p['offered_rate']}/s, overhead p50 / p99",
+                f"{p['overhead_p50_ms']} / {p99} ms",
+                "p99 < 50 ms",
+                _verdict(p99 < OVERHEAD_TARGET_MS, f"{p99 / OVERHEAD_TARGET_MS:.1f}x the bound"),
+            )
+        )
+    return rows
+
+
+def _rss_rows(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = [("worker RSS at start", f"{r['rss_at_start_mib']} MiB", "", "")]
+    for count, mib in r["checkpoints"].items():
+        if mib is not None:
+            rows.append((f"worker RSS after {int(count):,} jobs", f"{mib} MiB", "", ""))
+    growth = r["growth_ratio"]
+    last = r["samples"][-1]
+    rows.append(
+        (
+            f"worker RSS @{last['jobs']:,} / @first checkpoint",
+            f"{growth}" if growth else "n/a",
+            "flat",
+            f"reached {r['reached']:,} of {r['target']:,} in {r['seconds']} s",
+        )
+    )
+    return rows
+
+
+def _runs_rows(title: str, runs: dict[str, Any], extra: str) -> list[Row]:
+    rows: list[Row] = []
+    for label, run in runs.items():
+        if run.get("error"):
+            note = f"{run['error']}: hangs" if run.get("outcomes") == 0 else run["error"]
+            rows.append((f"{title}: {label}", f"{run.get('rate', 0)}/s", "", note))
+            continue
+        note = (
+            (f"ran as {run['banner']}, " if "banner" in run else "")
+            + f"CPU {run.get('worker_cpu_ms_per_job')} ms/job, "
+            f"{run.get('redis_commands_per_job')} Redis cmds/job"
+        )
+        if extra in run:
+            note += f", RSS {run[extra]} MiB, PSS {run.get('pss_mib')} MiB"
+        if "ratio_to_baseline" in run:
+            rounds = " / ".join(f"{r:g}" for r in run["rates"])
+            note = f"{run['ratio_to_baseline']:.2f}x shipped (rounds {rounds}), " + note
+        if run.get("failed_acks_logged"):
+            note += f", {run['failed_acks_logged']} failed acks logged"
+        if run.get("complete") is False:
+            note += f", only {run['outcomes']:,} done in budget"
+        rows.append((f"{title}: {label}", f"{run.get('rate', 0):,}/s", "", note))
+    return rows
+
+
+def _pool_rows(section: dict[str, Any]) -> list[Row]:
+    return _runs_rows("pool", section["runs"], "rss_mib")
+
+
+def _variant_rows(section: dict[str, Any]) -> list[Row]:
+    return _runs_rows("worker", section["runs"], "-")
+
+
+SECTIONS = [
+    ("enqueue", _enqueue_rows),
+    ("e2e_20", _e2e_rows),
+    ("e2e_100", _e2e_rows),
+    ("rss", _rss_rows),
+    ("pools", _pool_rows),
+    ("variants", _variant_rows),
+    ("ref", _ref_rows),
+]
+
+
+def build_rows(results: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for key, build in SECTIONS:
+        if key in results:
+            section = results[key]
+            if "error" in section:
+                rows.append((key, section["error"].splitlines()[0][:150], "", "see the JSON"))
+            else:
+                rows += build(section)
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    header: Row = ("measurement", "value", "target", "verdict / note")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+
+    def line(r: Row) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
