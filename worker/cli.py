@@ -65,7 +65,9 @@ def worker(ctx: typer.Context) -> None:
         fail("TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
     from worker.app import create_app
 
-    argv = ["worker", "--queues", settings.queue]
+    # Settings' pool first: an explicit --pool/--concurrency later in argv wins.
+    argv = ["worker", "--queues", settings.queue, "--pool", settings.pool]
+    argv += ["--concurrency", str(settings.concurrency)]
     if not any(a.startswith(("-l", "--loglevel")) for a in ctx.args):
         argv += ["--loglevel", "INFO"]
     create_app(settings).worker_main(argv + list(ctx.args))

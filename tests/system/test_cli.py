@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import System, unique
+from worker.localstack import start_worker
 
 
 @pytest.fixture
@@ -205,3 +206,22 @@ def test_results_group_shows_each_outcome_once_per_group(isolated: Callable[...,
     system.outcomes(second)
     assert read("billing") == second
     assert sorted(read("audit")) == sorted(first + second)  # another group reads it all
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "banner"),
+    [
+        ([], {}, "16 (thread)"),
+        (["--pool", "prefork", "-c", "2"], {}, "2 (prefork)"),
+        ([], {"CONFREC_POOL": "prefork", "CONFREC_CONCURRENCY": "3"}, "3 (prefork)"),
+    ],
+)
+def test_worker_pool_comes_from_settings_and_options_override_it(
+    isolated: Callable[..., System], args: list[str], env: dict[str, str], banner: str
+) -> None:
+    system = isolated(**env)
+    worker = start_worker(system.workdir, f"pool{uuid.uuid4().hex[:6]}", system.env, args)
+    try:
+        assert f"concurrency: {banner}" in worker.log()
+    finally:
+        worker.stop()
