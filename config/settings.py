@@ -21,6 +21,11 @@ VISIBILITY_MARGIN_S = 5.0
 #: How often workers sweep for jobs whose worker died (kombu's default is ~100 s, which
 #: would push crash redeliveries far past Telnyx's de-duplication window).
 RESTORE_INTERVAL_S = 2
+#: Every Redis client confrec builds gives up on a silent server after these many seconds.
+REDIS_CONNECT_TIMEOUT_S = 5.0
+REDIS_SOCKET_TIMEOUT_S = 10.0
+#: Schemes kombu's Redis transport serves; any other broker needs CONFREC_REDIS_URL.
+REDIS_SCHEMES = ("redis", "rediss")
 
 
 class Settings(BaseSettings):
@@ -36,6 +41,8 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELNYX_BASE_URL", "telnyx_base_url"),
     )
     broker_url: str = Field(default="redis://localhost:6379/0", repr=False)  # may hold a password
+    redis_url: str | None = Field(default=None, repr=False)
+    """State (ledger, streams, rate limit); defaults to the broker when that is Redis."""
     queue: str = "record_start"
     results_stream: str = "confrec:results"
     results_maxlen: int = Field(default=1_000_000, gt=0)
@@ -71,6 +78,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _state_needs_redis(self) -> Settings:
+        if self.redis_url is None and not self.broker_is_redis:
+            raise ValueError(
+                "CONFREC_REDIS_URL is required when CONFREC_BROKER_URL is not redis:// or "
+                "rediss:// (outcomes, the ledger and the rate limit live in Redis)"
+            )
+        return self
+
+    @property
+    def broker_is_redis(self) -> bool:
+        return self.broker_url.partition("://")[0].lower() in REDIS_SCHEMES
+
+    @property
+    def state_url(self) -> str:
+        """Where outcomes, the job ledger and the rate limit live."""
+        return self.redis_url or self.broker_url
+
     @property
     def longest_job_s(self) -> float:
         """Upper bound of one delivery: the last attempt may start at the deadline."""
@@ -86,6 +111,10 @@ class Settings(BaseSettings):
     def safe_broker_url(self) -> str:
         """The broker URL with any password masked, for log lines and messages."""
         return str(maybe_sanitize_url(self.broker_url))
+
+    @property
+    def safe_state_url(self) -> str:
+        return str(maybe_sanitize_url(self.state_url))
 
 
 @lru_cache(maxsize=1)

@@ -20,6 +20,7 @@ from celery import Task, shared_task
 from celery.exceptions import Reject
 from pydantic import ValidationError
 
+from config.clients import state_client
 from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
 from tasks import redaction
 from tasks.job import (
@@ -206,7 +207,7 @@ def build_handler(settings: Settings) -> RecordStartHandler:
     """The handler of a worker process, from its settings (needs TELNYX_API_KEY)."""
     if settings.telnyx_api_key is None:
         raise RuntimeError("TELNYX_API_KEY is not set: the worker needs it to call Telnyx")
-    client = redis.Redis.from_url(settings.broker_url)
+    client = state_client(settings)
     return RecordStartHandler(
         telnyx=TelnyxClient(
             settings.telnyx_base_url,

@@ -14,6 +14,7 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from config.clients import state_client
 from config.settings import Settings
 from tasks.job import Outcome
 from tasks.producer import EnqueueError, Producer
@@ -59,7 +60,7 @@ def run_bulk(
         return EXIT_INVALID
 
     batch = str(uuid.uuid4())
-    client = redis.Redis.from_url(settings.broker_url)
+    client = state_client(settings)
     stream = ResultsStream(client, settings.results_stream)
     producer = Producer(create_app(settings), settings.queue)
     try:

@@ -158,6 +158,7 @@ def results(
 
     import redis
 
+    from config.clients import state_client
     from tasks.results import ResultsStream, StreamEntry
     from worker.report import outcome_line
 
@@ -166,7 +167,7 @@ def results(
             print(outcome_line(entry.outcome, as_json), flush=True)
 
     settings = load_settings()
-    stream = ResultsStream(redis.Redis.from_url(settings.broker_url), settings.results_stream)
+    stream = ResultsStream(state_client(settings), settings.results_stream)
     try:
         if group:
             stream.ensure_group(group)
@@ -187,7 +188,7 @@ def results(
                 for new in stream.follow(after):
                     show([new] if new else [])
     except redis.RedisError as exc:
-        fail(f"broker {settings.safe_broker_url}: {exc}", 3)
+        fail(f"redis {settings.safe_state_url}: {exc}", 3)
     except KeyboardInterrupt:
         pass
 
@@ -244,10 +245,11 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
+    from config.clients import state_client
     from worker.stats import collect, render
 
     settings = load_settings()
-    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=5, socket_timeout=30)
+    client = state_client(settings)
     try:
         snapshot = collect(client, settings, window_s=window)
     except redis.RedisError as exc:
