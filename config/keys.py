@@ -35,3 +35,22 @@ RATE_BUCKET = f"{PREFIX}:ratelimit:bucket"
 
 FLEET_PAUSE = f"{PREFIX}:ratelimit:pause"
 """Set with a TTL after a 429 with Retry-After: every worker holds its sends until it expires."""
+
+CONSUMERS = f"{PREFIX}:consumers"
+"""Hash consumer id → queue of every worker channel fetching reliably (worker/transport.py)."""
+
+RECOVERED = f"{PREFIX}:recovered"
+"""Counter: messages moved back to their queue from the in-flight list of a dead consumer."""
+
+UNDELIVERABLE = f"{PREFIX}:undeliverable"
+"""List of raw messages kombu could not even decode, kept for an operator to inspect."""
+
+
+def inflight(consumer: str) -> str:
+    """List of messages a consumer has fetched and not yet recorded as unacked."""
+    return f"{PREFIX}:inflight:{consumer}"
+
+
+def consumer_alive(consumer: str) -> str:
+    """A consumer's heartbeat, renewed with a TTL; its expiry marks the consumer dead."""
+    return f"{PREFIX}:alive:{consumer}"

@@ -13,7 +13,13 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
-from config.settings import RESTORE_INTERVAL_S, Settings, get_settings
+from config.settings import (
+    REDIS_CONNECT_TIMEOUT_S,
+    REDIS_SOCKET_TIMEOUT_S,
+    RESTORE_INTERVAL_S,
+    Settings,
+    get_settings,
+)
 from tasks import redaction
 from tasks.job import TASK_NAME
 
@@ -39,10 +45,15 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
+        broker_transport="worker.transport:ReliableTransport" if s.broker_is_redis else None,
         broker_transport_options={
             "visibility_timeout": s.visibility_timeout,
             "unacked_restore_interval": RESTORE_INTERVAL_S,
             "unacked_restore_throttle": 1,
+            # One list per queue: what the reliable fetch (BLMOVE) can take atomically.
+            "priority_steps": [0],
+            "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
         },
         broker_pool_limit=max(10, s.concurrency),
     )

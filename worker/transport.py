@@ -1,0 +1,293 @@
+"""Reliable fetch for kombu's Redis transport: no message is lost between pop and record.
+
+kombu takes a message off the queue with BRPOP and only afterwards records it in its
+``unacked`` hash. A worker killed in between, or while a popped message waits in the
+socket for prefetch credit, loses that message for good (kombu#305 and successors).
+This channel instead moves the message atomically (``BLMOVE``) into a list of its own
+consumer, ``confrec:inflight:<consumer>``, and takes it out of that list in the same
+MULTI/EXEC that records it in ``unacked``. From then on kombu's visibility timeout covers
+it, as before. Each consumer keeps a heartbeat key alive; any worker's sweeper moves the
+in-flight list of a consumer whose heartbeat expired back to the head of its queue, so a
+message is never without an owner for longer than ``HEARTBEAT_TTL_S`` + one sweep.
+
+It applies when a channel consumes exactly one queue with a single priority list
+(``priority_steps=[0]``, set by ``worker.app``), which is how ``confrec worker`` consumes
+``record_start``; any other layout falls back to kombu's BRPOP and says so once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from contextlib import suppress
+from time import monotonic, time
+from typing import Any
+
+import redis
+from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.json import dumps, loads
+
+from config import keys
+
+log = logging.getLogger(__name__)
+
+# kombu's stubs describe little of its Redis transport: subclass it as the untyped code it is.
+_RedisQoS: Any = kombu_redis.QoS
+_RedisChannel: Any = kombu_redis.Channel
+_RedisTransport: Any = kombu_redis.Transport
+
+#: A consumer whose heartbeat is older than this is dead and its in-flight list is swept.
+HEARTBEAT_TTL_S = 10
+#: How often each worker renews its heartbeats and sweeps for dead consumers.
+BEAT_INTERVAL_S = 1.0
+
+# KEYS: registry (hash consumer -> queue). ARGV: alive-key prefix, in-flight-key prefix.
+# Moves each dead consumer's in-flight messages to the head of its queue; returns how many.
+_SWEEP = """
+local moved = 0
+local registry = redis.call('HGETALL', KEYS[1])
+for i = 1, #registry, 2 do
+  local consumer, queue = registry[i], registry[i + 1]
+  if redis.call('EXISTS', ARGV[1] .. consumer) == 0 then
+    local inflight = ARGV[2] .. consumer
+    while redis.call('LMOVE', inflight, queue, 'RIGHT', 'RIGHT') do
+      moved = moved + 1
+    end
+    redis.call('HDEL', KEYS[1], consumer)
+  end
+end
+return moved
+"""
+
+
+def new_consumer_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class ReliableQoS(_RedisQoS):  # type: ignore[misc]
+    """kombu's QoS, plus: a message fetched by BLMOVE leaves its in-flight list in the
+    same transaction that records it as unacked, so it is always in one of the two."""
+
+    channel: ReliableChannel
+
+    def append(self, message: Any, delivery_tag: str) -> None:
+        fetched = self.channel.take_fetched()
+        if fetched is None:
+            super().append(message, delivery_tag)
+            return
+        inflight, item = fetched
+        delivery = message.delivery_info
+        record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time()})
+            pipe.hset(self.unacked_key, delivery_tag, record)
+            pipe.lrem(inflight, 1, item)
+            pipe.execute()
+        virtual.QoS.append(self, message, delivery_tag)
+
+
+class ReliableChannel(_RedisChannel):  # type: ignore[misc]
+    """A Redis channel that fetches with BLMOVE into its consumer's in-flight list."""
+
+    QoS = ReliableQoS
+    _closing: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.consumer_id = new_consumer_id()
+        self._registered_as: str | None = None
+        self._fetched: tuple[str, bytes] | None = None
+        self._polling: str | None = None
+        self._fell_back = False
+
+    # -- fetching ---------------------------------------------------------------------
+
+    def reliable_queue(self) -> str | None:
+        """The one queue this channel can fetch reliably, or None (use kombu's BRPOP)."""
+        single = len(self.active_queues) == 1 and list(self.priority_steps) == [0]
+        if single and not self.global_keyprefix:
+            return str(next(iter(self.active_queues)))
+        if not self._fell_back:
+            self._fell_back = True
+            log.warning(
+                "reliable fetch needs one queue and priority_steps=[0] (consuming %s); "
+                "falling back to BRPOP, which can lose a message if this worker is killed",
+                sorted(self.active_queues),
+            )
+        return None
+
+    def inflight_key(self) -> str:
+        return keys.inflight(self.consumer_id)
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        self._polling = queue = self.reliable_queue()
+        if queue is None:
+            super()._brpop_start(timeout)
+            return
+        self._register(queue)
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()
+        wait = self.brpop_timeout if timeout is None else timeout
+        self.client.connection.send_command(
+            "BLMOVE", queue, self.inflight_key(), "RIGHT", "LEFT", wait or 0
+        )
+
+    def _brpop_read(self, **options: Any) -> bool:
+        queue = self._polling
+        if queue is None:
+            return bool(super()._brpop_read(**options))
+        try:
+            try:
+                item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+            except self.connection_errors:
+                # The reply (maybe a moved message) is lost with the connection: retire
+                # this consumer id so the sweeper hands its in-flight list back.
+                self.client.connection.disconnect()
+                self.consumer_id = new_consumer_id()
+                raise
+            if item is None:
+                raise virtual.Empty()
+            return self._deliver_fetched(queue, item)
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _deliver_fetched(self, queue: str, item: bytes) -> bool:
+        inflight = self.inflight_key()
+        try:
+            payload = loads(item.decode())
+        except ValueError:
+            log.error("a message from queue %s is not JSON: kept in %s", queue, keys.UNDELIVERABLE)
+            self._set_aside(inflight, item, keys.UNDELIVERABLE)
+            raise virtual.Empty() from None
+        self._fetched = (inflight, item)
+        self._queue_cycle.rotate(queue)
+        try:
+            self.connection._deliver(payload, queue)
+        except Exception:
+            if self.take_fetched() is not None:  # failed before kombu recorded it
+                log.exception("kombu could not take a message: kept in %s", keys.UNDELIVERABLE)
+                self._set_aside(inflight, item, keys.UNDELIVERABLE)
+            raise
+        if self.take_fetched() is not None:  # consumed without ack emulation
+            self._set_aside(inflight, item, None)
+        return True
+
+    def take_fetched(self) -> tuple[str, bytes] | None:
+        """The (in-flight key, raw message) being delivered now, once."""
+        fetched, self._fetched = self._fetched, None
+        return fetched
+
+    def _set_aside(self, inflight: str, item: bytes, keep_in: str | None) -> None:
+        """Take ``item`` out of the in-flight list, into ``keep_in`` when given."""
+        with self.conn_or_acquire() as client, client.pipeline() as pipe:
+            pipe.lrem(inflight, 1, item)
+            if keep_in:
+                pipe.lpush(keep_in, item)
+            pipe.execute()
+
+    # -- ownership --------------------------------------------------------------------
+
+    def _register(self, queue: str) -> None:
+        if self._registered_as == self.consumer_id:
+            return
+        with self.conn_or_acquire() as client, client.pipeline() as pipe:
+            pipe.hset(keys.CONSUMERS, self.consumer_id, queue)
+            pipe.set(keys.consumer_alive(self.consumer_id), "1", ex=HEARTBEAT_TTL_S)
+            pipe.execute()
+        self._registered_as = self.consumer_id
+        self.connection.consumer_heartbeat.watch(self)
+
+    def release(self) -> None:
+        """On a clean close: hand back anything still in flight and end the heartbeat."""
+        if self._registered_as is None:
+            return
+        consumer, self._registered_as = self._registered_as, None
+        self.connection.consumer_heartbeat.unwatch(self)
+        with suppress(redis.RedisError), self.conn_or_acquire() as client:
+            client.delete(keys.consumer_alive(consumer))
+            client.register_script(_SWEEP)(
+                keys=[keys.CONSUMERS], args=[keys.consumer_alive(""), keys.inflight("")]
+            )
+
+    def close(self) -> None:
+        if self._in_poll and not self._closing:
+            # Take the pending reply first (kombu would, inside close): a message it
+            # carries is then recorded as unacked and restored with the others.
+            self._closing = True
+            with suppress(virtual.Empty):
+                self._brpop_read()
+        self.release()
+        super().close()
+
+
+class Heartbeat:
+    """One thread per transport: renews its consumers' heartbeats and sweeps dead ones.
+
+    A thread rather than the event loop's timer, so that long jobs filling the prefetch
+    (when the loop stops fetching) or any pool keep the heartbeat going; it dies with the
+    process, which is exactly when the heartbeat must stop.
+    """
+
+    def __init__(self) -> None:
+        self._channels: set[ReliableChannel] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def watch(self, channel: ReliableChannel) -> None:
+        with self._lock:
+            self._channels.add(channel)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(
+                    target=self._run,
+                    args=(channel.Client(connection_pool=channel.pool),),
+                    name="confrec-heartbeat",
+                    daemon=True,
+                )
+                self._thread.start()
+
+    def unwatch(self, channel: ReliableChannel) -> None:
+        with self._lock:
+            self._channels.discard(channel)
+            if not self._channels:
+                self._stop.set()
+
+    def _run(self, client: redis.Redis) -> None:
+        sweep = client.register_script(_SWEEP)
+        while not self._stop.wait(BEAT_INTERVAL_S):
+            with self._lock:
+                consumers = [c._registered_as for c in self._channels if c._registered_as]
+            try:
+                beat(client, consumers)
+                moved = int(
+                    sweep(keys=[keys.CONSUMERS], args=[keys.consumer_alive(""), keys.inflight("")])
+                )
+            except redis.RedisError as exc:
+                log.warning("heartbeat: Redis failed (%s); retrying", type(exc).__name__)
+                continue
+            if moved:
+                client.incrby(keys.RECOVERED, moved)
+                log.warning("recovered %d message(s) of dead consumers back to the queue", moved)
+
+
+def beat(client: redis.Redis, consumers: list[str]) -> None:
+    with client.pipeline(transaction=False) as pipe:
+        for consumer in consumers:
+            pipe.set(keys.consumer_alive(consumer), "1", ex=HEARTBEAT_TTL_S)
+        pipe.execute()
+
+
+class ReliableTransport(_RedisTransport):  # type: ignore[misc]
+    """kombu's Redis transport with ``ReliableChannel`` and one heartbeat thread."""
+
+    Channel = ReliableChannel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.consumer_heartbeat = Heartbeat()
