@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     http_timeout: float = Field(default=10.0, gt=0)
     http_connect_timeout: float = Field(default=3.0, gt=0)
     visibility_timeout: float = Field(default=45.0, gt=0)
+    max_faulty_deliveries: int = Field(default=5, ge=1)
+    """Deliveries of one job that may raise before it is published failed."""
     done_ttl: int = Field(default=7 * 24 * 3600, gt=0)
 
     pool: str = "threads"

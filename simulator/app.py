@@ -59,6 +59,7 @@ class Reply:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    undecodable: bool = False
 
 
 CONFIG_KEY = web.AppKey("simulator_config", SimConfig)
@@ -164,7 +165,9 @@ def _decide(
 
     command_id = obj.get("command_id")
     sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now)
-    return Reply(200, {"data": {"result": "ok"}}, ok_headers)
+    return Reply(
+        200, {"data": {"result": "ok"}}, ok_headers, undecodable=outcome is Outcome.UNDECODABLE
+    )
 
 
 async def record_start(request: web.Request) -> web.StreamResponse:
@@ -190,6 +193,9 @@ async def record_start(request: web.Request) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.close()
         return web.Response(status=204)
+    if reply.undecodable:
+        headers = {**reply.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return web.Response(body=b"this is not gzip", status=reply.status, headers=headers)
     return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
 

@@ -26,6 +26,9 @@ Per-request directives (N, MS are non-negative integers):
     the first N requests answer 408.
 ``drop-N-...``
     the first N requests get no HTTP response: the connection is closed.
+``undecodable-N-...``
+    the first N requests are served (a recording starts) but answered 200 with a body
+    that cannot be decoded (``Content-Encoding: gzip`` over bytes that are not gzip).
 
 "First N requests" counts the requests that conference receives after
 authentication and the global rate limit (a 401 or a global 429 does not use
@@ -55,6 +58,7 @@ class Outcome(StrEnum):
     RATELIMITED = "ratelimited"  # 429
     TIMEOUT408 = "timeout408"  # 408
     DROP = "drop"  # close the connection, no response
+    UNDECODABLE = "undecodable"  # served, then a 200 whose body cannot be decoded
     MISSING = "missing"  # 404
     ENDED = "ended"  # 422 90019
 
@@ -64,6 +68,7 @@ _COUNTED: dict[str, Outcome] = {
     "ratelimited": Outcome.RATELIMITED,
     "timeout408": Outcome.TIMEOUT408,
     "drop": Outcome.DROP,
+    "undecodable": Outcome.UNDECODABLE,
 }
 _TERMINAL: dict[str, Outcome] = {
     "missing": Outcome.MISSING,

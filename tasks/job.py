@@ -61,6 +61,11 @@ class RecordStartJob(BaseModel):
         """The Celery kwargs of this job: its fields, unset ones left out."""
         return self.model_dump(exclude_none=True)
 
+    def command_id_for(self, job_id: str) -> str:
+        """The command_id every delivery of message ``job_id`` sends: the job's own, or,
+        for a message from another service that set none, one derived from its id."""
+        return self.command_id or derived_command_id(job_id, self)
+
     def with_command_id(self, command_id: str) -> RecordStartJob:
         """This job with its command_id fixed, unless the producer already chose one."""
         return self if self.command_id else self.model_copy(update={"command_id": command_id})
@@ -117,6 +122,9 @@ class Outcome(BaseModel):
     """Which delivery published this outcome, when an earlier one had sent attempts."""
     redelivered_after_dedupe_window: bool | None = None
     """The last earlier attempt was over 60 s before: Telnyx may not de-duplicate it."""
+    faulty_deliveries: int | None = None
+    """Deliveries that raised before this outcome was published (``detail`` names the
+    exception type)."""
 
     def to_json(self) -> str:
         """The stream's ``outcome`` field: the contract's keys always, extras when set."""
@@ -130,6 +138,7 @@ _OPTIONAL_EXTRAS = (
     "duplicate_of",
     "redelivered",
     "redelivered_after_dedupe_window",
+    "faulty_deliveries",
 )
 
 

@@ -45,6 +45,25 @@ end
 return id
 """
 
+# KEYS: done-marker, job state. ARGV: ttl. false when the job already has its outcome;
+# else {faulty deliveries so far (this one counted), attempts sent so far}.
+_FAULT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local n = redis.call('HINCRBY', KEYS[2], 'faults', 1)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return {n, redis.call('HGET', KEYS[2], 'attempts') or '0'}
+"""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the ledger knows when a delivery of a job raised."""
+
+    number: int
+    """Faulty deliveries of this job so far, this one included."""
+    attempts: int
+    """HTTP attempts earlier deliveries sent."""
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -67,6 +86,7 @@ class JobLedger:
         self._ttl_s = ttl_s
         self._begin = client.register_script(_BEGIN)
         self._publish = client.register_script(_PUBLISH)
+        self._fault = client.register_script(_FAULT)
 
     def begin(self, job_id: str, conference_id: str, command_id: str) -> Delivery | None:
         """Count this delivery and read what came before; None if the job is done."""
@@ -88,6 +108,16 @@ class JobLedger:
             last_attempt_at=float(last_attempt) if last_attempt else None,
             succeeded_as=succeeded_as or None,
         )
+
+    def count_fault(self, job_id: str) -> Fault | None:
+        """Count a delivery that raised; None if the job already has its outcome."""
+        reply: Any = self._fault(
+            keys=[keys.job_done(job_id), keys.job_state(job_id)], args=[self._ttl_s]
+        )
+        if not reply:
+            return None
+        number, attempts = (int(_text(v)) for v in reply)
+        return Fault(number=number, attempts=attempts)
 
     def publish(self, outcome: Outcome) -> str | None:
         """Append the outcome unless this job already has one; returns the entry id or None."""

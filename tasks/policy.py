@@ -56,7 +56,7 @@ def classify_response(response: httpx.Response) -> AttemptResult:
     return AttemptResult(Verdict.TERMINAL, status, errors)
 
 
-def classify_exception(exc: httpx.TransportError) -> AttemptResult:
+def classify_exception(exc: httpx.HTTPError) -> AttemptResult:
     """No answer (timeout, reset, refused): worth another try. Only the type is kept,
     so nothing the exception carries can leak into an outcome."""
     return AttemptResult(Verdict.TRANSIENT, detail=type(exc).__name__)

@@ -11,18 +11,16 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import redis
 from celery import Task, shared_task
-from celery.exceptions import Reject
 from pydantic import ValidationError
 
 from config.clients import state_client
 from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
-from tasks import redaction
 from tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
@@ -30,7 +28,6 @@ from tasks.job import (
     Outcome,
     RecordStartJob,
     TelnyxError,
-    derived_command_id,
 )
 from tasks.ledger import Delivery, JobLedger
 from tasks.policy import (
@@ -41,6 +38,7 @@ from tasks.policy import (
     classify_response,
     run_with_retries,
 )
+from tasks.redelivery import FaultHandler, FaultPolicy, requeue_after
 from tasks.telnyx import TelnyxClient
 from tasks.throttle import FleetThrottle
 
@@ -76,9 +74,7 @@ class RecordStartHandler:
             job = RecordStartJob.model_validate(kwargs)
         except ValidationError as exc:
             return self._publish(_invalid_outcome(job_id, kwargs, exc, enqueued_at, extra))
-        # Other services may send no command_id: derive it from the job id, so that
-        # every redelivery of this message sends the same one.
-        command_id = job.command_id or derived_command_id(job_id, job)
+        command_id = job.command_id_for(job_id)
         delivery = self.ledger.begin(job_id, job.conference_id, command_id)
         if delivery is None:
             log.info("job %s already has its outcome; redelivery skipped", job_id)
@@ -113,7 +109,7 @@ class RecordStartHandler:
             sent += 1
             try:
                 result = classify_response(self.telnyx.record_start(job, command_id))
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:  # no usable answer; the same command_id is safe
                 result = classify_exception(exc)
             if result.http_status == 429 and result.retry_after:
                 self.throttle.pause_fleet(result.retry_after)
@@ -203,12 +199,23 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
-def build_handler(settings: Settings) -> RecordStartHandler:
-    """The handler of a worker process, from its settings (needs TELNYX_API_KEY)."""
+@dataclass(frozen=True)
+class ProcessParts:
+    """What one worker process builds once: the handler and what settles its faults."""
+
+    handler: RecordStartHandler
+    faults: FaultHandler
+
+
+def build_parts(settings: Settings) -> ProcessParts:
+    """The parts of a worker process, from its settings (needs TELNYX_API_KEY)."""
     if settings.telnyx_api_key is None:
         raise RuntimeError("TELNYX_API_KEY is not set: the worker needs it to call Telnyx")
     client = state_client(settings)
-    return RecordStartHandler(
+    ledger = JobLedger(
+        client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
+    )
+    handler = RecordStartHandler(
         telnyx=TelnyxClient(
             settings.telnyx_base_url,
             settings.telnyx_api_key,
@@ -216,9 +223,7 @@ def build_handler(settings: Settings) -> RecordStartHandler:
             connect_timeout=settings.http_connect_timeout,
             max_connections=max(settings.concurrency, 10),
         ),
-        ledger=JobLedger(
-            client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
-        ),
+        ledger=ledger,
         throttle=FleetThrottle(client, rate=settings.rate_limit, burst=settings.rate_burst),
         policy=RetryPolicy(
             max_attempts=settings.retry_max_attempts,
@@ -227,44 +232,47 @@ def build_handler(settings: Settings) -> RecordStartHandler:
             backoff_max_s=settings.retry_backoff_max,
         ),
     )
+    faults = FaultHandler(ledger, FaultPolicy(max_faulty_deliveries=settings.max_faulty_deliveries))
+    return ProcessParts(handler, faults)
 
 
-_handlers: dict[int, RecordStartHandler] = {}
-_handlers_lock = threading.Lock()
+_parts: dict[int, ProcessParts] = {}
+_parts_lock = threading.Lock()
 
 
-def process_handler() -> RecordStartHandler:
-    """This process's handler, built on first use (after fork, so sockets aren't shared)."""
+def process_parts() -> ProcessParts:
+    """This process's parts, built on first use (after fork, so sockets aren't shared)."""
     pid = os.getpid()
-    with _handlers_lock:
-        if pid not in _handlers:
-            _handlers[pid] = build_handler(get_settings())
-        return _handlers[pid]
+    with _parts_lock:
+        if pid not in _parts:
+            _parts[pid] = build_parts(get_settings())
+        return _parts[pid]
+
+
+def _header(request: Any, name: str) -> str | None:
+    """A confrec header, or None: another service may omit it or send another type."""
+    value = getattr(request, name, None)
+    return value if isinstance(value, str) and value else None
 
 
 @shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
 def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
-    """Start the recording of one conference; kwargs are the job's fields."""
+    """Start the recording of one conference; kwargs are the job's fields.
+
+    Nothing but ``Reject`` leaves this function, so no delivery is acked without an
+    outcome (see ``tasks.redelivery``).
+    """
     if args:
         kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
+    job_id = str(self.request.id)
+    enqueued_at = _header(self.request, HEADER_ENQUEUED_AT)
+    batch = _header(self.request, HEADER_BATCH)
     try:
-        outcome = process_handler().handle(
-            str(self.request.id),
-            kwargs,
-            enqueued_at=getattr(self.request, HEADER_ENQUEUED_AT, None),
-            batch=getattr(self.request, HEADER_BATCH, None),
-        )
-    except redis.RedisError as exc:
-        # Redis failed mid-job: put the job back rather than ack it without an outcome.
-        # Its history and command_id make the next delivery safe.
-        raise Reject(
-            f"Redis failed mid-job ({type(exc).__name__}); requeued", requeue=True
-        ) from None
+        parts = process_parts()
+    except Exception as exc:  # this process cannot work: give the job to another
+        requeue_after(FaultPolicy().backoff_max_s, f"worker not ready ({type(exc).__name__})")
+    try:
+        outcome = parts.handler.handle(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
     except Exception as exc:
-        # Failure events reach Flower with the exception's text: mask the key in it.
-        key = get_settings().telnyx_api_key
-        text = redaction.redact(
-            f"{type(exc).__name__}: {exc}", [key.get_secret_value()] if key else []
-        )
-        raise RuntimeError(text) from None
+        outcome = parts.faults.settle(job_id, kwargs, exc, enqueued_at=enqueued_at, batch=batch)
     return outcome.status if outcome else None

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
+from tasks.deadline import DeadlineTransport, attempt_deadline
 from tasks.job import RecordStartJob
 
 
@@ -39,6 +40,10 @@ class TelnyxClient:
         max_connections: int = 100,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._timeout = timeout
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={
@@ -46,16 +51,15 @@ class TelnyxClient:
                 "Accept": "application/json",
             },
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
+            transport=transport or DeadlineTransport(limits),
         )
 
     def record_start(self, job: RecordStartJob, command_id: str) -> httpx.Response:
-        """POST one record_start; raises ``httpx.TransportError`` when no answer came."""
+        """POST one record_start, all of it within the client's timeout; raises
+        ``httpx.HTTPError`` when no usable answer came."""
         body = job.request_body() | {"command_id": command_id}
-        return self._http.post(record_start_path(job.conference_id), json=body)
+        with attempt_deadline(self._timeout):
+            return self._http.post(record_start_path(job.conference_id), json=body)
 
     def close(self) -> None:
         self._http.close()

@@ -47,6 +47,9 @@ if wait == 0 then return record() end
 return wait
 """
 
+#: Longest fleet pause a Retry-After can set: past it, Redis refuses the expiry.
+MAX_PAUSE_S = 24 * 3600.0
+
 # KEYS: pause. ARGV: ms. Extends the pause, never shortens it.
 _PAUSE = """
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
@@ -90,4 +93,4 @@ class FleetThrottle:
 
     def pause_fleet(self, seconds: float) -> None:
         """Hold every worker's sends for ``seconds`` (after a 429 with Retry-After)."""
-        self._pause(keys=[keys.FLEET_PAUSE], args=[max(1, int(seconds * 1000))])
+        self._pause(keys=[keys.FLEET_PAUSE], args=[max(1, int(min(seconds, MAX_PAUSE_S) * 1000))])

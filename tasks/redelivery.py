@@ -1,0 +1,125 @@
+"""A delivery that raised: redelivered with backoff a bounded number of times, then failed.
+
+Celery acks a task that raised, so any exception escaping the task would leave a job with
+no outcome. Instead every exception ends here: the delivery waits a backoff and is
+handed back to the queue (Celery's ``Reject(requeue=True)``; with late acks the message
+stays unacked until then), and once a job has raised ``max_faulty_deliveries`` times it
+is published ``failed``/``retries_exhausted`` with the exception's type as ``detail``.
+While Redis itself fails nothing can be counted or published, so such deliveries back
+off and come back until it answers again: slow, never a hot loop, never acked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import redis
+from celery.exceptions import Reject
+from pydantic import ValidationError
+
+from tasks.job import Outcome, RecordStartJob
+from tasks.ledger import JobLedger
+
+log = logging.getLogger(__name__)
+
+#: Deliveries remembered per process for Redis-failure backoff; cleared when full.
+_MEMORY = 10_000
+
+
+@dataclass(frozen=True)
+class FaultPolicy:
+    max_faulty_deliveries: int = 5
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 4.0
+
+    def backoff(self, fault_number: int) -> float:
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (fault_number - 1)))
+
+
+def requeue_after(delay: float, why: str, sleep: Callable[[float], None] = time.sleep) -> NoReturn:
+    """Wait ``delay`` seconds, then hand the delivery back to the queue."""
+    sleep(delay)
+    raise Reject(f"{why}; requeued after {delay:.1f}s", requeue=True)
+
+
+class FaultHandler:
+    """Decides what a delivery that raised comes to; the exception's text goes only to
+    the (redacted) log, never into the outcome or the broker."""
+
+    def __init__(
+        self,
+        ledger: JobLedger,
+        policy: FaultPolicy,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.ledger = ledger
+        self.policy = policy
+        self._sleep = sleep
+        self._redis_failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def settle(
+        self,
+        job_id: str,
+        kwargs: dict[str, Any],
+        exc: Exception,
+        *,
+        enqueued_at: str | None,
+        batch: str | None,
+    ) -> Outcome | None:
+        """The failed outcome once the bound is reached (None if the job already had one);
+        before that, back off and raise ``Reject(requeue=True)``."""
+        kind = type(exc).__name__
+        if isinstance(exc, redis.RedisError):
+            self._redis_failed(job_id, kind)
+        log.warning("job %s: delivery raised %s: %s", job_id, kind, exc)
+        try:
+            fault = self.ledger.count_fault(job_id)
+            if fault is None:
+                return None
+            if fault.number < self.policy.max_faulty_deliveries:
+                requeue_after(self.policy.backoff(fault.number), f"raised {kind}", self._sleep)
+            outcome = _fault_outcome(job_id, kwargs, kind, fault.attempts, fault.number)
+            outcome = outcome.model_copy(update={"enqueued_at": enqueued_at, "batch": batch})
+            published = self.ledger.publish(outcome)
+        except redis.RedisError as redis_exc:
+            self._redis_failed(job_id, type(redis_exc).__name__)
+        log.error(
+            "job %s failed after %d faulty deliveries (last raised %s)", job_id, fault.number, kind
+        )
+        return outcome if published else None
+
+    def _redis_failed(self, job_id: str, kind: str) -> NoReturn:
+        with self._lock:
+            if len(self._redis_failures) >= _MEMORY:
+                self._redis_failures.clear()
+            number = self._redis_failures[job_id] = self._redis_failures.get(job_id, 0) + 1
+        delay = self.policy.backoff(number)
+        log.warning("job %s: Redis failed (%s); redelivered in %.1fs", job_id, kind, delay)
+        requeue_after(delay, f"Redis failed mid-job ({kind})", self._sleep)
+
+
+def _fault_outcome(
+    job_id: str, kwargs: dict[str, Any], kind: str, attempts: int, faults: int
+) -> Outcome:
+    try:
+        job = RecordStartJob.model_validate(kwargs)
+        conference_id, command_id = job.conference_id, job.command_id_for(job_id)
+    except ValidationError:
+        conference_id, command_id = str(kwargs.get("conference_id", ""))[:256], None
+    return Outcome(
+        job_id=job_id,
+        conference_id=conference_id,
+        command_id=command_id,
+        status="failed",
+        reason="retries_exhausted",
+        attempts=attempts,
+        detail=kind,
+        faulty_deliveries=faults,
+    )
