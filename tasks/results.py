@@ -1,5 +1,6 @@
 """ResultsStream: reading the Redis Stream of outcomes — by range, following, or as a
-consumer group. Outcomes are written by ``tasks.ledger.JobLedger.publish``, once per job.
+consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
+written by ``tasks.ledger.JobLedger.publish``, once per job.
 """
 
 from __future__ import annotations
@@ -65,6 +66,27 @@ class ResultsStream:
             group, consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         return [_entry(entry_id, fields) for entry_id, fields in reply[0][1]] if reply else []
+
+    def reclaim(
+        self, group: str, consumer: str, min_idle_ms: int, count: int = 100
+    ) -> list[StreamEntry]:
+        """Take over entries another consumer of ``group`` read but has not acknowledged for
+        ``min_idle_ms`` (it crashed: nothing else would ever ack them); ``ack`` them after use.
+
+        Walks XAUTOCLAIM's cursor, ``count`` per call, to the end of the pending list.
+        Entries trimmed from the stream meanwhile are skipped: Redis 7 drops them from the
+        pending list and returns their ids apart, 6.2 returns them as nil.
+        """
+        claimed: list[StreamEntry] = []
+        cursor = "0-0"
+        while True:
+            reply: Any = self._redis.xautoclaim(
+                self.stream, group, consumer, min_idle_ms, start_id=cursor, count=count
+            )
+            claimed += [_entry(i, fields) for i, fields in reply[1] if i is not None]
+            cursor = _text(reply[0])
+            if cursor == "0-0":
+                return claimed
 
     def ack(self, group: str, entry_ids: list[str]) -> None:
         if entry_ids:

@@ -7,8 +7,9 @@ enqueued), 3 the broker failed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +17,9 @@ from rich.console import Console
 
 from config.settings import Settings
 from tasks.job import RecordStartJob
+
+if TYPE_CHECKING:
+    from tasks.results import ResultsStream, StreamEntry
 
 cli = typer.Typer(
     add_completion=False,
@@ -151,15 +155,20 @@ def results(
         str | None,
         typer.Option(help="Read as this consumer group: only unseen outcomes, acknowledged."),
     ] = None,
+    reclaim_idle: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="With --group: first take over outcomes another consumer read but left "
+            "unacknowledged this many seconds (it crashed).",
+        ),
+    ] = 60.0,
 ) -> None:
-    """Show the newest outcomes, or with --group the ones that group has not read yet."""
-    import os
-    import socket
-
+    """Show the newest outcomes, or with --group the ones that group has not handled yet."""
     import redis
 
     from config.clients import state_client
-    from tasks.results import ResultsStream, StreamEntry
+    from tasks.results import ResultsStream
     from worker.report import outcome_line
 
     def show(entries: list[StreamEntry]) -> None:
@@ -170,16 +179,9 @@ def results(
     stream = ResultsStream(state_client(settings), settings.results_stream)
     try:
         if group:
-            stream.ensure_group(group)
-            consumer = f"{socket.gethostname()}-{os.getpid()}"
-            while True:
-                entries = stream.read_group(
-                    group, consumer, count=count, block_ms=1000 if follow else None
-                )
-                show(entries)
-                stream.ack(group, [e.entry_id for e in entries])
-                if not follow:
-                    break
+            consume_group(
+                stream, group, show, count=count, follow=follow, reclaim_idle_s=reclaim_idle
+            )
         else:
             entries = stream.latest(count)
             show(entries)
@@ -191,6 +193,34 @@ def results(
         fail(f"redis {settings.safe_state_url}: {exc}", 3)
     except KeyboardInterrupt:
         pass
+
+
+def consume_group(
+    stream: ResultsStream,
+    group: str,
+    show: Callable[[list[StreamEntry]], None],
+    *,
+    count: int,
+    follow: bool,
+    reclaim_idle_s: float,
+) -> None:
+    """Entries crashed consumers left pending first, then new ones; each is acknowledged
+    only once shown, so a crash in between leaves it for the next reclaim."""
+    import os
+    import socket
+
+    stream.ensure_group(group)
+    consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    def handle(entries: list[StreamEntry]) -> None:
+        show(entries)
+        stream.ack(group, [e.entry_id for e in entries])
+
+    while True:
+        handle(stream.reclaim(group, consumer, int(reclaim_idle_s * 1000), count))
+        handle(stream.read_group(group, consumer, count=count, block_ms=1000 if follow else None))
+        if not follow:
+            return
 
 
 @cli.command()

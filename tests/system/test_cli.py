@@ -225,3 +225,53 @@ def test_worker_pool_comes_from_settings_and_options_override_it(
         assert f"concurrency: {banner}" in worker.log()
     finally:
         worker.stop()
+
+
+def group_read(system: System, group: str, *args: str) -> list[str]:
+    """Job ids ``confrec results --group`` printed (and acknowledged)."""
+    result = system.cli("results", "--group", group, "--count", "100", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line)["job_id"] for line in result.stdout.splitlines()]
+
+
+def crashed_consumer_reads(system: System, group: str, count: int) -> list[str]:
+    """Entry ids a consumer read and never acknowledged, as if it died right after."""
+    system.stream().ensure_group(group)
+    stream = system.settings.results_stream
+    reply = system.client.xreadgroup(group, "crashed", {stream: ">"}, count=count)
+    return [entry_id.decode() for entry_id, _ in reply[0][1]]
+
+
+def pending(system: System, group: str) -> int:
+    return int(system.client.xpending(system.settings.results_stream, group)["pending"])
+
+
+def test_results_group_reclaims_what_a_crashed_consumer_left(
+    isolated: Callable[..., System],
+) -> None:
+    system = isolated()
+    system.start_worker("reclaim", concurrency=2)
+    job_ids = system.enqueue([unique() for _ in range(3)])
+    system.outcomes(job_ids)
+    crashed_consumer_reads(system, "billing", 2)
+    # Read only a moment ago: with the default 60 s it may still be in hand, not taken.
+    (unread,) = group_read(system, "billing")
+    assert pending(system, "billing") == 2
+    reclaimed = group_read(system, "billing", "--reclaim-idle", "0")
+    assert sorted([unread, *reclaimed]) == sorted(job_ids)
+    assert pending(system, "billing") == 0
+    assert group_read(system, "billing", "--reclaim-idle", "0") == []
+
+
+def test_results_group_reclaim_skips_entries_deleted_from_the_stream(
+    isolated: Callable[..., System],
+) -> None:
+    system = isolated()
+    system.start_worker("trimmed", concurrency=2)
+    job_ids = system.enqueue([unique() for _ in range(3)])
+    outcomes = system.outcomes(job_ids)
+    first, _ = crashed_consumer_reads(system, "billing", 2)
+    system.client.xdel(system.settings.results_stream, first)  # trimmed while pending
+    shown = group_read(system, "billing", "--reclaim-idle", "0")
+    assert len(shown) == 2 and set(shown) < set(outcomes)
+    assert pending(system, "billing") == 0
