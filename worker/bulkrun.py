@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -21,9 +22,38 @@ from tasks.producer import EnqueueError, Producer
 from tasks.results import ResultsStream
 from worker.app import create_app
 from worker.bulk import iter_jobs, validate_file
-from worker.report import Tally, summary_table, wait_for_batch
+from worker.exitcodes import ExitCode
+from worker.report import Tally, default_wait_timeout, summary_table, wait_for_batch
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_BROKER = 0, 1, 2, 3
+
+@dataclass(frozen=True)
+class BulkResult:
+    code: ExitCode
+    missing: int = 0
+    """Outcomes not seen when the wait timed out."""
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What ``--wait`` saw of a batch by the time it ended."""
+
+    batch: str
+    enqueued: int
+    timeout_s: float
+    tally: Tally
+
+    @property
+    def missing(self) -> int:
+        return self.enqueued - self.tally.done
+
+    def as_dict(self) -> dict[str, object]:
+        return self.tally.as_dict() | {
+            "batch": self.batch,
+            "enqueued": self.enqueued,
+            "complete": self.missing == 0,
+            "missing": self.missing,
+            "timeout_s": self.timeout_s,
+        }
 
 
 def _progress(console: Console) -> Progress:
@@ -48,54 +78,87 @@ def run_bulk(
     wait_timeout: float | None = None,
     out: Console | None = None,
     err: Console | None = None,
-) -> int:
-    """Returns the exit code: 0 ok, 1 a job failed, 2 invalid file, 3 broker trouble."""
+) -> BulkResult:
+    """Validate, enqueue, and with ``wait`` follow the batch until every outcome arrived or
+    ``wait_timeout`` (default: ``default_wait_timeout``) ran out."""
     out = out or Console()
     err = err or Console(stderr=True, soft_wrap=True)
     checked = validate_file(path)
     if checked.invalid:
         for error in checked.errors:
-            err.print(f"error: {path.name}: {error}", highlight=False, markup=False)
+            _error(err, f"{path.name}: {error}")
         err.print(f"{checked.invalid} invalid row(s); nothing was enqueued", highlight=False)
-        return EXIT_INVALID
+        return BulkResult(ExitCode.INVALID)
 
     batch = str(uuid.uuid4())
-    client = state_client(settings)
-    stream = ResultsStream(client, settings.results_stream)
+    stream = ResultsStream(state_client(settings), settings.results_stream)
     producer = Producer(create_app(settings), settings.queue)
     try:
         start = stream.last_id()
-        with _progress(err) as progress:
-            bar = progress.add_task("enqueue", total=checked.valid, status="")
-            producer.enqueue_many(
-                iter_jobs(path),
-                batch=batch,
-                batch_key=batch_key,
-                keep=False,
-                on_sent=lambda n: progress.update(bar, completed=n),
-            )
+        _enqueue(producer, path, checked.valid, batch, batch_key, err)
     except (EnqueueError, redis.RedisError) as exc:
-        enqueued = exc.enqueued if isinstance(exc, EnqueueError) else 0
-        err.print(
-            f"error: broker {settings.safe_broker_url} failed after {enqueued} of "
-            f"{checked.valid} jobs were enqueued: {exc}. Re-run with the same --batch-key "
-            "to enqueue the file again without starting second recordings.",
-            highlight=False,
-            markup=False,
+        failed, enqueued = (
+            (f"broker {settings.safe_broker_url}", exc.enqueued)
+            if isinstance(exc, EnqueueError)
+            else (f"redis {settings.safe_state_url}", 0)
         )
-        return EXIT_BROKER
+        _error(
+            err,
+            f"{failed} failed after {enqueued} of {checked.valid} jobs were enqueued: {exc}. "
+            "Re-run with the same --batch-key to enqueue the file again without starting "
+            "second recordings.",
+        )
+        return BulkResult(ExitCode.BROKER)
     if not wait:
         _say(out, as_json, {"batch": batch, "enqueued": checked.valid})
-        return EXIT_OK
-    tally, complete = _wait(stream, batch, checked.valid, start, wait_timeout, err)
-    summary = tally.as_dict() | {"batch": batch, "enqueued": checked.valid, "complete": complete}
+        return BulkResult(ExitCode.OK)
+
+    timeout = (
+        default_wait_timeout(checked.valid, settings) if wait_timeout is None else wait_timeout
+    )
+    err.print(f"waiting up to {timeout:g}s for {checked.valid} outcomes", highlight=False)
+    try:
+        tally = _wait(stream, batch, checked.valid, start, timeout, err)
+    except redis.RedisError as exc:
+        _error(
+            err,
+            f"redis {settings.safe_state_url} failed while waiting for outcomes: {exc}. "
+            f"All {checked.valid} jobs were enqueued (batch {batch}).",
+        )
+        return BulkResult(ExitCode.BROKER)
+    return _report(Waited(batch, checked.valid, timeout, tally), as_json, out, err)
+
+
+def _enqueue(
+    producer: Producer, path: Path, total: int, batch: str, batch_key: str | None, err: Console
+) -> None:
+    with _progress(err) as progress:
+        bar = progress.add_task("enqueue", total=total, status="")
+        producer.enqueue_many(
+            iter_jobs(path),
+            batch=batch,
+            batch_key=batch_key,
+            keep=False,
+            on_sent=lambda n: progress.update(bar, completed=n),
+        )
+
+
+def _report(waited: Waited, as_json: bool, out: Console, err: Console) -> BulkResult:
+    """Print the summary; the exit code says whether it is complete and all succeeded."""
     if as_json:
-        print(json.dumps(summary))
+        print(json.dumps(waited.as_dict()))
     else:
-        out.print(summary_table(tally), f"batch {batch}", highlight=False)
-        if not complete:
-            out.print(f"timed out: {checked.valid - tally.done} job(s) without an outcome yet")
-    return EXIT_OK if complete and tally.failed == 0 else EXIT_FAILED
+        out.print(summary_table(waited.tally))
+        print(f"batch {waited.batch}")
+    if waited.missing:
+        _error(
+            err,
+            f"timed out after {waited.timeout_s:g}s: {waited.missing} of {waited.enqueued} "
+            f"outcomes missing (batch {waited.batch}); those jobs may still be queued or "
+            "running",
+        )
+        return BulkResult(ExitCode.TIMED_OUT, waited.missing)
+    return BulkResult(ExitCode.JOB_FAILED if waited.tally.failed else ExitCode.OK)
 
 
 def _wait(
@@ -103,9 +166,9 @@ def _wait(
     batch: str,
     total: int,
     start: str,
-    timeout: float | None,
+    timeout: float,
     err: Console,
-) -> tuple[Tally, bool]:
+) -> Tally:
     with _progress(err) as progress:
         bar = progress.add_task("outcomes", total=total, status="")
 
@@ -122,7 +185,10 @@ def _wait(
                 ),
             )
 
-        return wait_for_batch(stream, batch, total, after=start, timeout_s=timeout, on_outcome=seen)
+        tally, _ = wait_for_batch(
+            stream, batch, total, after=start, timeout_s=timeout, on_outcome=seen
+        )
+        return tally
 
 
 def _say(out: Console, as_json: bool, data: dict[str, object]) -> None:
@@ -130,3 +196,7 @@ def _say(out: Console, as_json: bool, data: dict[str, object]) -> None:
         print(json.dumps(data))
     else:
         out.print(" ".join(f"{k} {v}" for k, v in data.items()), highlight=False)
+
+
+def _error(err: Console, message: str) -> None:
+    err.print(f"error: {message}", highlight=False, markup=False)

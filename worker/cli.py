@@ -1,7 +1,11 @@
 """The ``confrec`` command: thin — parse, call the same functions as the Python API, print.
 
-Exit codes: 0 success, 1 a job failed (``bulk --wait``), 2 invalid input (nothing is
-enqueued), 3 the broker failed.
+Exit codes (``worker.exitcodes.ExitCode``): 0 success; 1 a job failed (``bulk --wait``);
+2 invalid input or configuration (nothing is enqueued); 3 the broker or Redis failed;
+4 ``bulk --wait`` or the demo timed out with outcomes missing.
+
+Settings are loaded before anything imports ``worker.app``, so a bad configuration is one
+line naming the variable, not a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from rich.console import Console
 
 from config.settings import Settings
 from tasks.job import RecordStartJob
+from worker.exitcodes import ExitCode
 
 if TYPE_CHECKING:
     from tasks.results import ResultsStream, StreamEntry
@@ -30,10 +35,8 @@ cli = typer.Typer(
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable
 
-EXIT_INVALID = 2
 
-
-def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False)
     raise typer.Exit(code)
 
@@ -55,7 +58,7 @@ def validation_failure(exc: ValidationError) -> NoReturn:
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or "job"
         err.print(f"error: {field}: {error['msg']}", markup=False, highlight=False)
-    raise typer.Exit(EXIT_INVALID)
+    raise typer.Exit(ExitCode.INVALID)
 
 
 @cli.command(
@@ -111,7 +114,10 @@ def enqueue(
     try:
         sent = Producer(create_app(settings), settings.queue).enqueue(job)
     except EnqueueError as exc:
-        fail(f"broker {settings.safe_broker_url} unreachable, nothing enqueued: {exc}", 3)
+        fail(
+            f"broker {settings.safe_broker_url} unreachable, nothing enqueued: {exc}",
+            ExitCode.BROKER,
+        )
     if as_json:
         print(json.dumps({"job_id": sent.job_id, "command_id": sent.command_id}))
     else:
@@ -127,15 +133,21 @@ def bulk(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     timeout: Annotated[
-        float | None, typer.Option(help="With --wait: give up after this many seconds.")
+        float | None,
+        typer.Option(
+            min=0,
+            help="With --wait: give up after this many seconds (exit 4). Default: derived "
+            "from the job count and the retry/redelivery settings.",
+        ),
     ] = None,
 ) -> None:
     """Validate every row of FILE, then enqueue them all (or nothing if a row is bad)."""
+    settings = load_settings()
     from worker.bulkrun import run_bulk
 
-    code = run_bulk(
+    result = run_bulk(
         file,
-        load_settings(),
+        settings,
         wait=wait,
         batch_key=batch_key,
         as_json=as_json,
@@ -143,7 +155,7 @@ def bulk(
         out=out,
         err=err,
     )
-    raise typer.Exit(code)
+    raise typer.Exit(result.code)
 
 
 @cli.command()
@@ -190,7 +202,7 @@ def results(
                 for new in stream.follow(after):
                     show([new] if new else [])
     except redis.RedisError as exc:
-        fail(f"redis {settings.safe_state_url}: {exc}", 3)
+        fail(f"redis {settings.safe_state_url}: {exc}", ExitCode.BROKER)
     except KeyboardInterrupt:
         pass
 
@@ -248,9 +260,10 @@ def demo(
     workers: Annotated[int, typer.Option(min=1, help="How many worker processes.")] = 2,
 ) -> None:
     """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
+    settings = load_settings()
     from worker.demo import run_demo
 
-    raise typer.Exit(run_demo(jobs=jobs, workers=workers, out=out, err=err))
+    raise typer.Exit(run_demo(settings, jobs=jobs, workers=workers, out=out, err=err))
 
 
 @cli.command(
@@ -283,7 +296,7 @@ def stats(
     try:
         snapshot = collect(client, settings, window_s=window)
     except redis.RedisError as exc:
-        fail(f"broker {settings.safe_broker_url}: {exc}", 3)
+        fail(f"broker {settings.safe_broker_url}: {exc}", ExitCode.BROKER)
     if as_json:
         print(json.dumps(snapshot.as_dict()))
     else:

@@ -9,8 +9,17 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
+from config.settings import RESTORE_INTERVAL_S, Settings
 from tasks.job import Outcome
 from tasks.results import ResultsStream
+
+#: Before the first outcome: workers starting, connecting and reaching the queue.
+WAIT_STARTUP_S = 30.0
+#: Jobs per second a fleet is assumed to finish at the least. One 16-thread worker does
+#: ~240/s against a 20 ms API; 10/s leaves room for slow answers, retries, a small fleet.
+WAIT_MIN_RATE = 10.0
+#: No default wait is longer; pass ``--timeout`` for bigger files or slower fleets.
+WAIT_CAP_S = 6 * 3600.0
 
 
 @dataclass
@@ -44,13 +53,23 @@ class Tally:
         }
 
 
+def default_wait_timeout(jobs: int, settings: Settings) -> float:
+    """How long ``bulk --wait`` waits without ``--timeout``: a start-up allowance, the jobs
+    at a conservative fleet rate (never above ``CONFREC_RATE_LIMIT``), then the tail of the
+    last job — its worker may die, Redis redelivers it after the visibility timeout and
+    the 2 s sweep, and the second delivery runs at most ``longest_job_s``. Capped at 6 h."""
+    rate = min(WAIT_MIN_RATE, settings.rate_limit or WAIT_MIN_RATE)
+    tail = settings.visibility_timeout + RESTORE_INTERVAL_S + settings.longest_job_s
+    return min(WAIT_STARTUP_S + jobs / rate + tail, WAIT_CAP_S)
+
+
 def wait_for_batch(
     stream: ResultsStream,
     batch: str,
     total: int,
     *,
     after: str,
-    timeout_s: float | None = None,
+    timeout_s: float,
     on_outcome: Callable[[Outcome, Tally], None] | None = None,
 ) -> tuple[Tally, bool]:
     """Follow the stream from ``after`` until ``total`` outcomes of ``batch`` arrived.
@@ -58,7 +77,7 @@ def wait_for_batch(
     Returns the tally and whether it is complete (False when ``timeout_s`` ran out).
     """
     tally = Tally()
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    deadline = time.monotonic() + timeout_s
     if total == 0:
         return tally, True
     for entry in stream.follow(after, block_ms=500):
@@ -68,7 +87,7 @@ def wait_for_batch(
                 on_outcome(entry.outcome, tally)
             if tally.done >= total:
                 return tally, True
-        if deadline is not None and time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             return tally, False
     return tally, False
 

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 
+from config.settings import Settings
 from tests.conftest import System, unique
 from worker.localstack import start_worker
+from worker.report import default_wait_timeout
 
 
 @pytest.fixture
@@ -227,6 +230,71 @@ def test_worker_pool_comes_from_settings_and_options_override_it(
         worker.stop()
 
 
+def test_bulk_wait_on_a_queue_nobody_consumes_exits_4_counting_the_missing(
+    system: System, idle_queue: dict[str, str], tmp_path: Path
+) -> None:
+    rows: list[dict[str, object]] = [{"conference_id": unique(), "format": "wav"}] * 3
+    path = write_jsonl(tmp_path / "jobs.jsonl", rows)
+    result = system.cli("bulk", str(path), "--wait", "--json", "--timeout", "1", env=idle_queue)
+    assert result.returncode == 4, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["complete"], summary["missing"], summary["outcomes"]) == (False, 3, 0)
+    assert "error: timed out after 1s: 3 of 3 outcomes missing" in result.stderr
+
+
+def test_bulk_wait_without_timeout_uses_the_derived_bound(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in system.env.items():
+        monkeypatch.setenv(name, value)
+    bound = default_wait_timeout(3, Settings())
+    rows = [{"conference_id": unique(), "format": "wav"} for _ in range(3)]
+    result = system.cli("bulk", str(write_jsonl(tmp_path / "jobs.jsonl", rows)), "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["timeout_s"] == bound
+    assert f"waiting up to {bound:g}s for 3 outcomes" in result.stderr
+
+
+def test_bulk_wait_reads_outcomes_from_the_state_redis_not_the_broker(
+    isolated: Callable[..., System], tmp_path: Path
+) -> None:
+    probe = isolated()
+    state_url = probe.redis_url.rsplit("/", 1)[0] + "/3"
+    system = isolated(CONFREC_REDIS_URL=state_url)
+    system.start_worker("state", concurrency=2)
+    rows = [{"conference_id": unique(), "format": "wav"} for _ in range(3)]
+    result = system.cli(
+        "bulk", str(write_jsonl(tmp_path / "jobs.jsonl", rows)), "--wait", "--timeout", "60"
+    )
+    assert result.returncode == 0, result.stderr
+    stream = system.settings.results_stream
+    assert redis.Redis.from_url(state_url).xlen(stream) == 3
+    assert system.client.exists(stream) == 0  # db 0: the broker's
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bulk", "FILE"],
+        ["bulk", "FILE", "--wait"],
+        ["results"],
+        ["results", "--group", "billing"],
+        ["stats"],
+        ["enqueue", "conf", "--format", "wav"],
+        ["demo", "--jobs", "1"],
+    ],
+)
+def test_a_non_redis_broker_without_redis_url_is_one_line_and_exit_2(
+    system: System, tmp_path: Path, args: list[str]
+) -> None:
+    path = write_jsonl(tmp_path / "jobs.jsonl", [{"conference_id": "c1", "format": "wav"}])
+    argv = [str(path) if a == "FILE" else a for a in args]
+    result = system.cli(*argv, env={"CONFREC_BROKER_URL": "amqp://guest@rabbit//"})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: configuration: CONFREC_REDIS_URL is required")
+
+
 def group_read(system: System, group: str, *args: str) -> list[str]:
     """Job ids ``confrec results --group`` printed (and acknowledged)."""
     result = system.cli("results", "--group", group, "--count", "100", "--json", *args)
@@ -275,3 +343,12 @@ def test_results_group_reclaim_skips_entries_deleted_from_the_stream(
     shown = group_read(system, "billing", "--reclaim-idle", "0")
     assert len(shown) == 2 and set(shown) < set(outcomes)
     assert pending(system, "billing") == 0
+
+
+def test_the_demo_exits_0_with_failed_jobs_it_made_on_purpose(
+    isolated: Callable[..., System],
+) -> None:
+    result = isolated().cli("demo", "--jobs", "40", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert "rejected" in result.stdout  # the missing- conference
+    assert "waiting up to" in result.stderr

@@ -1,0 +1,94 @@
+"""How long ``bulk --wait`` waits by default, what it reports, and the exit codes it ends on."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from config.settings import Settings
+from tasks.job import Outcome
+from worker.bulkrun import BulkResult, Waited
+from worker.demo import verdict
+from worker.exitcodes import ExitCode
+from worker.report import WAIT_CAP_S, Tally, default_wait_timeout
+
+
+def settings(**fields: object) -> Settings:
+    return Settings.model_validate({"broker_url": "redis://localhost:6379/0", **fields})
+
+
+def test_exit_codes_are_the_documented_numbers() -> None:
+    assert {code.name: int(code) for code in ExitCode} == {
+        "OK": 0,
+        "JOB_FAILED": 1,
+        "INVALID": 2,
+        "BROKER": 3,
+        "TIMED_OUT": 4,
+    }
+
+
+def test_default_bound_is_start_up_plus_jobs_at_10_per_s_plus_one_redelivered_job() -> None:
+    # 30 s start-up + 200 jobs / 10/s + visibility 45 s + 2 s sweep + longest job 25+10+5 s
+    assert default_wait_timeout(200, settings()) == 30 + 20 + 45 + 2 + 40
+
+
+def test_default_bound_follows_the_retry_and_redelivery_settings() -> None:
+    fast = settings(retry_deadline=8, http_timeout=2, visibility_timeout=20)
+    assert default_wait_timeout(0, fast) == 30 + 20 + 2 + (8 + 2 + 5)
+
+
+def test_a_fleet_rate_limit_below_10_per_s_lengthens_the_bound() -> None:
+    unlimited = default_wait_timeout(100, settings())
+    assert default_wait_timeout(100, settings(rate_limit=2)) == unlimited - 10 + 50
+    assert default_wait_timeout(100, settings(rate_limit=500)) == unlimited
+
+
+def test_default_bound_is_capped() -> None:
+    assert default_wait_timeout(10_000_000, settings()) == WAIT_CAP_S
+
+
+def tally_of(*statuses: str) -> Tally:
+    tally = Tally()
+    for n, status in enumerate(statuses):
+        reason = "ok" if status == "succeeded" else "rejected"
+        tally.add(
+            Outcome.model_validate(
+                {
+                    "job_id": f"j{n}",
+                    "conference_id": f"c{n}",
+                    "command_id": f"k{n}",
+                    "status": status,
+                    "reason": reason,
+                    "attempts": 1,
+                    "enqueued_at": "2026-01-01T00:00:00+00:00",
+                    "finished_at": "2026-01-01T00:00:01+00:00",
+                }
+            )
+        )
+    return tally
+
+
+def test_the_json_summary_counts_what_is_missing() -> None:
+    summary = Waited("b1", 5, 7.5, tally_of("succeeded", "failed")).as_dict()
+    assert (summary["complete"], summary["missing"], summary["timeout_s"]) == (False, 3, 7.5)
+    assert (summary["outcomes"], summary["failed"]) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("result", "code"),
+    [
+        (BulkResult(ExitCode.OK), ExitCode.OK),
+        (BulkResult(ExitCode.JOB_FAILED), ExitCode.OK),  # the demo fails some on purpose
+        (BulkResult(ExitCode.TIMED_OUT, missing=12), ExitCode.TIMED_OUT),
+        (BulkResult(ExitCode.BROKER), ExitCode.BROKER),
+    ],
+)
+def test_the_demo_fails_only_when_something_other_than_a_job_went_wrong(
+    result: BulkResult, code: ExitCode
+) -> None:
+    err = io.StringIO()
+    assert verdict(result, 200, Console(file=err, width=40, soft_wrap=True)) == code
+    if code == ExitCode.TIMED_OUT:
+        assert err.getvalue().splitlines() == ["error: demo incomplete: 12 of 200 outcomes missing"]

@@ -1,0 +1,17 @@
+"""Exit codes of every ``confrec`` command, in one place: scripts branch on them."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    JOB_FAILED = 1
+    """``bulk --wait``: every outcome arrived and at least one job failed."""
+    INVALID = 2
+    """Invalid input or configuration (nothing was enqueued); a demo part did not start."""
+    BROKER = 3
+    """The broker or Redis failed; the message says how many jobs went out before it."""
+    TIMED_OUT = 4
+    """``bulk --wait`` (and the demo): the wait ended with outcomes missing."""
