@@ -3,6 +3,7 @@ all real processes on loopback, each stopped by the fixture that started it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -17,6 +18,7 @@ import pytest
 import redis
 from celery import Celery
 
+from config import keys
 from config.settings import Settings
 from tasks.job import Outcome, RecordStartJob
 from tasks.producer import Producer
@@ -53,12 +55,19 @@ class System:
 
     @property
     def client(self) -> redis.Redis:
+        """The broker's Redis: queues, kombu's unacked hash, in-flight lists."""
         return redis.Redis.from_url(self.redis_url)
+
+    @property
+    def state(self) -> redis.Redis:
+        """The Redis of outcomes and the ledger (the broker's unless CONFREC_REDIS_URL)."""
+        return redis.Redis.from_url(self.env.get("CONFREC_REDIS_URL", self.redis_url))
 
     @property
     def settings(self) -> Settings:
         return Settings(
             broker_url=self.redis_url,
+            redis_url=self.env.get("CONFREC_REDIS_URL"),
             queue=self.env.get("CONFREC_QUEUE", "record_start"),
             results_stream=self.env.get("CONFREC_RESULTS_STREAM", "confrec:results"),
         )
@@ -71,22 +80,42 @@ class System:
         return Producer(self.app, self.settings.queue)
 
     def stream(self) -> ResultsStream:
-        return ResultsStream(self.client, self.settings.results_stream)
+        return ResultsStream(self.state, self.settings.results_stream)
 
     def outcomes(self, job_ids: list[str], timeout: float = 30) -> dict[str, list[Outcome]]:
-        """Every outcome published for these jobs, read until each has one (bounded)."""
+        """Every outcome published for these jobs, read until each has one AND no copy of
+        any message of this queue is left anywhere a redelivery could come from (bounded)."""
         deadline = time.monotonic() + timeout
         wanted = set(job_ids)
         found: dict[str, list[Outcome]] = {}
+        settled = False
         for entry in self.stream().follow("0-0", block_ms=100):
             if entry is not None and entry.outcome.job_id in wanted:
                 found.setdefault(entry.outcome.job_id, []).append(entry.outcome)
-            if entry is None and len(found) == len(wanted):
-                return found  # the stream is drained: duplicates would have shown up
+            if entry is None:
+                if settled:  # read to the end after nothing could be delivered any more
+                    return found
+                settled = len(found) == len(wanted) and self.settled()
             if time.monotonic() > deadline:
                 break
         missing = sorted(wanted - set(found))
-        raise AssertionError(f"no outcome within {timeout}s for {missing}")
+        state = self.deliveries()
+        raise AssertionError(f"no outcome within {timeout}s for {missing} (deliveries: {state})")
+
+    def deliveries(self) -> dict[str, int]:
+        """Where this queue's messages are: queued, delivered and unacknowledged (kombu's
+        hash, which a crashed worker's messages sit in until restored), or fetched by a
+        consumer and not yet recorded (the reliable fetch's in-flight lists)."""
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        queue = self.settings.queue
+        records = [json.loads(raw) for raw in client.hvals("unacked")]
+        unacked = len([r for r in records if r[2] == queue])  # [message, exchange, key]
+        consumers = [str(c) for c, q in client.hgetall(keys.CONSUMERS).items() if q == queue]
+        inflight = sum([int(client.llen(keys.inflight(c))) for c in consumers])
+        return {"queued": int(client.llen(queue)), "unacked": unacked, "inflight": inflight}
+
+    def settled(self) -> bool:
+        return not any(self.deliveries().values())
 
     def outcome(self, job_id: str, timeout: float = 30) -> Outcome:
         (only,) = self.outcomes([job_id], timeout)[job_id]
@@ -112,10 +141,15 @@ class System:
         )
 
     def start_worker(
-        self, name: str, env: dict[str, str] | None = None, concurrency: int = 8
+        self,
+        name: str,
+        env: dict[str, str] | None = None,
+        concurrency: int = 8,
+        *,
+        wait: bool = True,
     ) -> ManagedProcess:
         argv = ["-c", str(concurrency)]
-        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, argv)
+        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, argv, wait=wait)
         self.workers.append(proc)
         return proc
 
@@ -131,7 +165,7 @@ class System:
         return [sent.job_id for sent in self.producer().enqueue_many(jobs)]
 
     def published(self) -> int:
-        return int(self.client.xlen(self.settings.results_stream))
+        return int(self.state.xlen(self.settings.results_stream))
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ Every start waits for readiness with a deadline; every process is stopped by its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -68,6 +69,12 @@ class ManagedProcess:
         if self.alive():
             self.popen.send_signal(sig)
 
+    def kill_group(self) -> None:
+        """SIGKILL the process and every child it started (a crash of the whole host)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.alive():
             self.popen.terminate()
@@ -92,6 +99,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})},
             cwd=workdir,
+            start_new_session=True,  # its own process group: killed whole, never by ^C alone
         )
     return ManagedProcess(name, popen, log_path)
 
@@ -167,11 +175,19 @@ def _healthy(url: str) -> bool:
 
 
 def start_worker(
-    workdir: Path, name: str, env: Mapping[str, str], extra_args: list[str] | None = None
+    workdir: Path,
+    name: str,
+    env: Mapping[str, str],
+    extra_args: list[str] | None = None,
+    *,
+    wait: bool = True,
 ) -> ManagedProcess:
-    """``confrec worker`` as a process; waits for Celery's "ready" line in its log."""
+    """``confrec worker`` as a process; waits for Celery's "ready" line in its log
+    unless ``wait`` is False."""
     argv = [*CONFREC, "worker", "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"]
     proc = spawn(name, argv + (extra_args or []), workdir, env)
+    if not wait:
+        return proc
     wait_until(
         lambda: "ready." in proc.log() or not proc.alive(),
         30,

@@ -1,0 +1,61 @@
+"""Chaos: random workers SIGKILLed, whole process groups, under a load of short jobs.
+
+A kill can land anywhere: between the fetch and kombu's unacked record (the window the
+reliable fetch closes), mid-HTTP, between the outcome and the ack. Every job must still
+end with exactly one outcome, and every conference see one command_id and one recording.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import System
+from tests.system.test_guarantees import QUICK_REDELIVERY
+from worker.localstack import ManagedProcess, wait_until
+
+JOBS = 3000
+WORKERS = 3
+KILLS = 24
+
+
+@pytest.mark.timeout(300)
+def test_random_sigkills_lose_no_job_and_start_no_second_recording(
+    isolated: Callable[..., System], own_simulator: ManagedProcess
+) -> None:
+    seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    system = isolated(own_simulator, **QUICK_REDELIVERY)
+    workers = [system.start_worker(f"chaos{i}", concurrency=8) for i in range(WORKERS)]
+    tag = uuid.uuid4().hex[:8]
+    conferences = [f"chaos-{tag}-{i:05d}" for i in range(JOBS)]
+    job_ids = system.enqueue(conferences)
+
+    # Kill as the outcomes flow, a kill every JOBS / (KILLS + 6) outcomes, so the kills
+    # spread over the run whatever the machine's speed; a fresh worker replaces each.
+    step = JOBS // (KILLS + 6)
+    for kill in range(1, KILLS + 1):
+
+        def progressed(due: int = kill * step) -> bool:
+            return system.published() >= due
+
+        wait_until(progressed, 60, f"{kill * step} outcomes before kill {kill}")
+        victim = rng.choice([w for w in workers if w.alive()])
+        victim.kill_group()
+        workers.append(system.start_worker(f"chaos-r{kill}", concurrency=8, wait=False))
+
+    outcomes = system.outcomes(job_ids, timeout=120)
+    duplicated = {job: len(o) for job, o in outcomes.items() if len(o) != 1}
+    assert duplicated == {}, f"seed {seed}"
+    assert {o[0].status for o in outcomes.values()} == {"succeeded"}, f"seed {seed}"
+    stats = system.sim("/_sim/stats")["conferences"]
+    second_ids = [c for c in conferences if len(stats[c]["command_ids"]) != 1]
+    second_recordings = [c for c in conferences if stats[c]["recordings"] != 1]
+    assert (second_ids, second_recordings) == ([], []), f"seed {seed}"
+    hit = sum(1 for o in outcomes.values() if o[0].redelivered)
+    recovered = int(system.client.get("confrec:recovered") or 0)
+    print(f"chaos seed {seed}: {KILLS} kills, {hit} jobs redelivered, {recovered} recovered")
