@@ -110,7 +110,7 @@ def run_bulk(
         )
         return BulkResult(ExitCode.BROKER)
     if not wait:
-        _say(out, as_json, {"batch": batch, "enqueued": checked.valid})
+        _say(as_json, {"batch": batch, "enqueued": checked.valid})
         return BulkResult(ExitCode.OK)
 
     timeout = (
@@ -191,11 +191,9 @@ def _wait(
         return tally
 
 
-def _say(out: Console, as_json: bool, data: dict[str, object]) -> None:
-    if as_json:
-        print(json.dumps(data))
-    else:
-        out.print(" ".join(f"{k} {v}" for k, v in data.items()), highlight=False)
+def _say(as_json: bool, data: dict[str, object]) -> None:
+    """Plain print: ids never wrap or pass through markup, whatever the terminal."""
+    print(json.dumps(data) if as_json else " ".join(f"{k} {v}" for k, v in data.items()))
 
 
 def _error(err: Console, message: str) -> None:

@@ -4,6 +4,7 @@ Exit codes (``worker.exitcodes.ExitCode``): 0 success; 1 a job failed (``bulk --
 2 invalid input or configuration (nothing is enqueued); 3 the broker or Redis failed;
 4 ``bulk --wait`` or the demo timed out with outcomes missing.
 
+Ids and JSON go out with plain ``print``: one line each, never wrapped, never markup.
 Settings are loaded before anything imports ``worker.app``, so a bad configuration is one
 line naming the variable, not a traceback.
 """
@@ -121,7 +122,7 @@ def enqueue(
     if as_json:
         print(json.dumps({"job_id": sent.job_id, "command_id": sent.command_id}))
     else:
-        out.print(f"job_id {sent.job_id} command_id {sent.command_id}", highlight=False)
+        print(f"job_id {sent.job_id} command_id {sent.command_id}")
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -270,6 +271,18 @@ def test_bulk_wait_reads_outcomes_from_the_state_redis_not_the_broker(
     stream = system.settings.results_stream
     assert redis.Redis.from_url(state_url).xlen(stream) == 3
     assert system.client.exists(stream) == 0  # db 0: the broker's
+
+
+def test_enqueue_prints_its_ids_on_one_line_when_piped(
+    system: System, idle_queue: dict[str, str]
+) -> None:
+    command_id = "[bold]" + "k" * 200  # longer than any terminal; markup must stay text
+    result = system.cli(
+        "enqueue", "c" * 256, "--format", "wav", "--command-id", command_id, env=idle_queue
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert re.fullmatch(rf"job_id [0-9a-f-]{{36}} command_id {re.escape(command_id)}", line)
 
 
 @pytest.mark.parametrize(
