@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Callable
 
-from tests.conftest import System
+from tests.conftest import System, unique
 from worker.localstack import wait_until
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
@@ -73,3 +74,24 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     assert sorted(len(o) for o in outcomes.values()) == [1] * 6
     finished_first = {o[0].conference_id for o in outcomes.values() if not o[0].redelivered}
     assert set(in_flight) <= finished_first
+
+
+def test_a_message_fetched_by_a_worker_killed_before_recording_it_is_recovered(
+    isolated: Callable[..., System],
+) -> None:
+    """The pop window, made wide on purpose: the worker is frozen with its fetch pending,
+    so Redis moves the job to it and nothing on the worker records it. With a plain BRPOP
+    the job would now exist only in a dead process's socket."""
+    system = isolated()
+    frozen = system.start_worker("frozen", concurrency=1)
+    frozen.signal(signal.SIGSTOP)
+    job_id = system.enqueue([unique()])[0]
+    wait_until(lambda: system.deliveries()["inflight"] == 1, 10, "the job moved to the worker")
+    assert system.deliveries() == {"queued": 0, "unacked": 0, "inflight": 1}
+
+    frozen.kill_group()
+    killed_at = time.monotonic()
+    system.start_worker("rescuer", concurrency=2)
+    outcome = system.outcome(job_id, timeout=40)
+    assert outcome.status == "succeeded"
+    print(f"recovered and finished {time.monotonic() - killed_at:.1f}s after the kill")
