@@ -31,7 +31,12 @@ REDIS_SCHEMES = ("redis", "rediss")
 class Settings(BaseSettings):
     """Everything a producer or a worker needs; producers never need the API key."""
 
-    model_config = SettingsConfigDict(env_prefix="CONFREC_", populate_by_name=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CONFREC_",
+        populate_by_name=True,
+        extra="ignore",
+        hide_input_in_errors=True,  # the input holds the API key and broker passwords
+    )
 
     telnyx_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELNYX_API_KEY", "telnyx_api_key")
@@ -82,7 +87,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _state_needs_redis(self) -> Settings:
-        if self.redis_url is None and not self.broker_is_redis:
+        if not self.redis_url and not self.broker_is_redis:
             raise ValueError(
                 "CONFREC_REDIS_URL is required when CONFREC_BROKER_URL is not redis:// or "
                 "rediss:// (outcomes, the ledger and the rate limit live in Redis)"

@@ -110,3 +110,22 @@ def test_api_key_not_in_repr() -> None:
     assert "KEYsecret" not in str(settings)
     assert settings.telnyx_api_key is not None
     assert settings.telnyx_api_key.get_secret_value() == "KEYsecret"
+
+
+def test_state_redis_defaults_to_a_redis_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFREC_BROKER_URL", "redis://broker:6379/1")
+    assert Settings().state_url == "redis://broker:6379/1"
+    monkeypatch.setenv("CONFREC_REDIS_URL", "redis://state:6379/0")
+    assert Settings().state_url == "redis://state:6379/0"
+
+
+@pytest.mark.parametrize("redis_url", [None, ""])
+def test_a_broker_that_is_not_redis_needs_a_state_redis(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str | None
+) -> None:
+    monkeypatch.setenv("CONFREC_BROKER_URL", "amqp://guest:secret@rabbit:5672//")
+    if redis_url is not None:
+        monkeypatch.setenv("CONFREC_REDIS_URL", redis_url)
+    with pytest.raises(ValidationError, match="CONFREC_REDIS_URL is required") as failure:
+        Settings()
+    assert "secret" not in str(failure.value)
