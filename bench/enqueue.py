@@ -26,7 +26,8 @@ from bench import jobs
 from bench.fastpath import patched
 from config.settings import Settings
 from worker.bulk import validate_file
-from worker.bulkrun import EXIT_OK, run_bulk
+from worker.bulkrun import run_bulk
+from worker.exitcodes import ExitCode
 
 
 def _check_queued(client: redis.Redis, expected: int) -> None:
@@ -74,9 +75,9 @@ def _bulk_rate(url: str, count: int, workdir: Path, tag: str) -> dict[str, Any]:
     validate_file(path)
     validate_only = time.perf_counter() - start
     start = time.perf_counter()
-    code = run_bulk(path, Settings(broker_url=url), out=quiet, err=quiet)
+    code = run_bulk(path, Settings(broker_url=url), out=quiet, err=quiet).code
     elapsed = time.perf_counter() - start
-    if code != EXIT_OK:
+    if code != ExitCode.OK:
         raise RuntimeError(f"run_bulk exited {code}")
     _check_queued(client, count)
     client.delete(jobs.QUEUE)

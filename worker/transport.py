@@ -100,6 +100,7 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.consumer_id = new_consumer_id()
         self._registered_as: str | None = None
+        self._registered_queue = ""
         self._fetched: tuple[str, bytes] | None = None
         self._polling: str | None = None
         self._fell_back = False
@@ -199,7 +200,7 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
             pipe.hset(keys.CONSUMERS, self.consumer_id, queue)
             pipe.set(keys.consumer_alive(self.consumer_id), "1", ex=HEARTBEAT_TTL_S)
             pipe.execute()
-        self._registered_as = self.consumer_id
+        self._registered_as, self._registered_queue = self.consumer_id, queue
         self.connection.consumer_heartbeat.watch(self)
 
     def release(self) -> None:
@@ -262,7 +263,11 @@ class Heartbeat:
         sweep = client.register_script(_SWEEP)
         while not self._stop.wait(BEAT_INTERVAL_S):
             with self._lock:
-                consumers = [c._registered_as for c in self._channels if c._registered_as]
+                consumers = {
+                    c._registered_as: c._registered_queue
+                    for c in self._channels
+                    if c._registered_as is not None
+                }
             try:
                 beat(client, consumers)
                 moved = int(
@@ -276,9 +281,13 @@ class Heartbeat:
                 log.warning("recovered %d message(s) of dead consumers back to the queue", moved)
 
 
-def beat(client: redis.Redis, consumers: list[str]) -> None:
+def beat(client: redis.Redis, consumers: dict[str, str]) -> None:
+    """Renew each consumer's heartbeat, and its registration too: after a Redis restart
+    or a lapse, a sweep may have dropped it, and an unregistered consumer that died
+    later would never have its in-flight list swept."""
     with client.pipeline(transaction=False) as pipe:
-        for consumer in consumers:
+        for consumer, queue in consumers.items():
+            pipe.hset(keys.CONSUMERS, consumer, queue)
             pipe.set(keys.consumer_alive(consumer), "1", ex=HEARTBEAT_TTL_S)
         pipe.execute()
 
