@@ -289,13 +289,15 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
-    from config.clients import state_client
+    from config.clients import redis_client, state_client
     from worker.stats import collect, render
 
     settings = load_settings()
-    client = state_client(settings)
+    if not settings.broker_is_redis:
+        fail("confrec stats reads the queue from a Redis broker; CONFREC_BROKER_URL is not one")
+    broker, state = redis_client(settings.broker_url), state_client(settings)
     try:
-        snapshot = collect(client, settings, window_s=window)
+        snapshot = collect(broker, state, settings, window_s=window)
     except redis.RedisError as exc:
         fail(f"broker {settings.safe_broker_url}: {exc}", ExitCode.BROKER)
     if as_json:

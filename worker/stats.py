@@ -69,7 +69,13 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
 
 
 def in_flight(client: redis.Redis) -> int:
-    return int(client.hlen(Channel.unacked_key))
+    """Unacked messages plus those fetched into a consumer's in-flight list."""
+    consumers: Any = client.hkeys(keys.CONSUMERS)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hlen(Channel.unacked_key)
+        for consumer in consumers:
+            pipe.llen(keys.inflight(_text(consumer)))
+        return sum(int(n) for n in pipe.execute())
 
 
 def redis_now_ms(client: redis.Redis) -> int:
@@ -120,17 +126,20 @@ def rate_state(client: redis.Redis, settings: Settings, now_ms: int) -> RateLimi
     return RateLimitState(rate, burst, tokens, pttl if pttl > 0 or pttl == -1 else 0)
 
 
-def collect(client: redis.Redis, settings: Settings, *, window_s: int = 3600) -> Stats:
-    """One snapshot of the fleet; each figure is one cheap read (the window is paged)."""
-    now_ms = redis_now_ms(client)
+def collect(
+    broker: redis.Redis, state: redis.Redis, settings: Settings, *, window_s: int = 3600
+) -> Stats:
+    """One snapshot of the fleet; each figure is one cheap read (the window is paged).
+    The queue lives on the broker; outcomes and the rate limit on the state Redis."""
+    now_ms = redis_now_ms(state)
     return Stats(
         broker=settings.safe_broker_url,
         queue=settings.queue,
-        queue_depth=queue_depth(client, settings.queue),
-        in_flight=in_flight(client),
+        queue_depth=queue_depth(broker, settings.queue),
+        in_flight=in_flight(broker),
         window_s=window_s,
-        outcomes=outcome_counts(client, settings.results_stream, now_ms - window_s * 1000),
-        rate=rate_state(client, settings, now_ms),
+        outcomes=outcome_counts(state, settings.results_stream, now_ms - window_s * 1000),
+        rate=rate_state(state, settings, now_ms),
     )
 
 

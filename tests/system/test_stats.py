@@ -39,7 +39,7 @@ def snapshot(system: System, env: dict[str, str]) -> Stats:
         queue=env["CONFREC_QUEUE"],
         results_stream=env["CONFREC_RESULTS_STREAM"],
     )
-    return collect(system.client, settings)
+    return collect(system.client, system.state, settings)
 
 
 def test_queue_depth_is_exactly_what_was_enqueued(system: System, tmp_path: Path) -> None:
