@@ -21,6 +21,10 @@ VISIBILITY_MARGIN_S = 5.0
 #: How often workers sweep for jobs whose worker died (kombu's default is ~100 s, which
 #: would push crash redeliveries far past Telnyx's de-duplication window).
 RESTORE_INTERVAL_S = 2
+#: Lifetime of kombu's restore lock. kombu's default, 300 s, means a worker killed while
+#: holding it stops every redelivery for five minutes; the restore itself takes
+#: milliseconds and is a WATCH transaction, so two restores at once are still safe.
+RESTORE_MUTEX_EXPIRE_S = 5
 #: Every Redis client confrec builds gives up on a silent server after these many seconds.
 REDIS_CONNECT_TIMEOUT_S = 5.0
 REDIS_SOCKET_TIMEOUT_S = 10.0
@@ -109,10 +113,17 @@ class Settings(BaseSettings):
         return self.retry_deadline + self.http_timeout + VISIBILITY_MARGIN_S
 
     @property
+    def longest_redelivery_s(self) -> float:
+        """Longest a job whose worker died mid-job waits to be redelivered (some worker
+        alive): the visibility timeout, one restore sweep, and the restore lock of a worker
+        that died holding it."""
+        return self.visibility_timeout + RESTORE_INTERVAL_S + RESTORE_MUTEX_EXPIRE_S
+
+    @property
     def redelivery_within_dedupe_window(self) -> bool:
         """Whether a job whose worker died is redelivered while Telnyx still de-duplicates
         its command_id (assuming some worker is alive to sweep it back)."""
-        return self.visibility_timeout + RESTORE_INTERVAL_S < TELNYX_DEDUPE_WINDOW_S
+        return self.longest_redelivery_s < TELNYX_DEDUPE_WINDOW_S
 
     @property
     def safe_broker_url(self) -> str:

@@ -17,6 +17,7 @@ from config.settings import (
     REDIS_CONNECT_TIMEOUT_S,
     REDIS_SOCKET_TIMEOUT_S,
     RESTORE_INTERVAL_S,
+    RESTORE_MUTEX_EXPIRE_S,
     Settings,
     get_settings,
 )
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Celery:
             "visibility_timeout": s.visibility_timeout,
             "unacked_restore_interval": RESTORE_INTERVAL_S,
             "unacked_restore_throttle": 1,
+            "unacked_mutex_expire": RESTORE_MUTEX_EXPIRE_S,
             # One list per queue: what the reliable fetch (BLMOVE) can take atomically.
             "priority_steps": [0],
             "socket_timeout": REDIS_SOCKET_TIMEOUT_S,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
-from config.settings import RESTORE_INTERVAL_S, Settings
+from config.settings import Settings
 from tasks.job import Outcome
 from tasks.results import ResultsStream
 
@@ -56,10 +56,10 @@ class Tally:
 def default_wait_timeout(jobs: int, settings: Settings) -> float:
     """How long ``bulk --wait`` waits without ``--timeout``: a start-up allowance, the jobs
     at a conservative fleet rate (never above ``CONFREC_RATE_LIMIT``), then the tail of the
-    last job — its worker may die, Redis redelivers it after the visibility timeout and
-    the 2 s sweep, and the second delivery runs at most ``longest_job_s``. Capped at 6 h."""
+    last job — its worker may die, Redis redelivers it within ``longest_redelivery_s``,
+    and the second delivery runs at most ``longest_job_s``. Capped at 6 h."""
     rate = min(WAIT_MIN_RATE, settings.rate_limit or WAIT_MIN_RATE)
-    tail = settings.visibility_timeout + RESTORE_INTERVAL_S + settings.longest_job_s
+    tail = settings.longest_redelivery_s + settings.longest_job_s
     return min(WAIT_STARTUP_S + jobs / rate + tail, WAIT_CAP_S)
 
 

@@ -30,13 +30,14 @@ def test_exit_codes_are_the_documented_numbers() -> None:
 
 
 def test_default_bound_is_start_up_plus_jobs_at_10_per_s_plus_one_redelivered_job() -> None:
-    # 30 s start-up + 200 jobs / 10/s + visibility 45 s + 2 s sweep + longest job 25+10+5 s
-    assert default_wait_timeout(200, settings()) == 30 + 20 + 45 + 2 + 40
+    # 30 s start-up + 200 jobs / 10/s + redelivery (visibility 45 s + 2 s sweep + 5 s
+    # restore lock) + longest job 25+10+5 s
+    assert default_wait_timeout(200, settings()) == 30 + 20 + 45 + 2 + 5 + 40
 
 
 def test_default_bound_follows_the_retry_and_redelivery_settings() -> None:
     fast = settings(retry_deadline=8, http_timeout=2, visibility_timeout=20)
-    assert default_wait_timeout(0, fast) == 30 + 20 + 2 + (8 + 2 + 5)
+    assert default_wait_timeout(0, fast) == 30 + 20 + 2 + 5 + (8 + 2 + 5)
 
 
 def test_a_fleet_rate_limit_below_10_per_s_lengthens_the_bound() -> None:
