@@ -147,9 +147,11 @@ class System:
         concurrency: int = 8,
         *,
         wait: bool = True,
+        mingle: bool = False,
     ) -> ManagedProcess:
         argv = ["-c", str(concurrency)]
-        proc = start_worker(self.workdir, name, {**self.env, **(env or {})}, argv, wait=wait)
+        worker_env = {**self.env, **(env or {})}
+        proc = start_worker(self.workdir, name, worker_env, argv, wait=wait, mingle=mingle)
         self.workers.append(proc)
         return proc
 

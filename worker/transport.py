@@ -195,7 +195,11 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
 
     def _register(self, queue: str) -> None:
         if self._registered_as == self.consumer_id:
-            return
+            if self._registered_queue == queue:
+                return
+            # Same channel, another queue (Celery's mingle consumes its reply queue here
+            # first): a fresh id, so that each in-flight list goes back to its own queue.
+            self.consumer_id = new_consumer_id()
         with self.conn_or_acquire() as client, client.pipeline() as pipe:
             pipe.hset(keys.CONSUMERS, self.consumer_id, queue)
             pipe.set(keys.consumer_alive(self.consumer_id), "1", ex=HEARTBEAT_TTL_S)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from config import keys
 from tests.conftest import System, unique
 from worker.localstack import wait_until
 
@@ -76,6 +77,10 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     assert set(in_flight) <= finished_first
 
 
+def consumer_queues(system: System) -> set[str]:
+    return {q.decode() for q in system.client.hvals(keys.CONSUMERS)}
+
+
 def test_a_message_fetched_by_a_worker_killed_before_recording_it_is_recovered(
     isolated: Callable[..., System],
 ) -> None:
@@ -83,7 +88,10 @@ def test_a_message_fetched_by_a_worker_killed_before_recording_it_is_recovered(
     so Redis moves the job to it and nothing on the worker records it. With a plain BRPOP
     the job would now exist only in a dead process's socket."""
     system = isolated()
-    frozen = system.start_worker("frozen", concurrency=1)
+    # With mingle, as `confrec worker` runs by default: its reply queue is consumed on the
+    # same channel first, and the in-flight list must still go back to the task queue.
+    frozen = system.start_worker("frozen", concurrency=1, mingle=True)
+    wait_until(lambda: system.settings.queue in consumer_queues(system), 10, "registered")
     frozen.signal(signal.SIGSTOP)
     job_id = system.enqueue([unique()])[0]
     wait_until(lambda: system.deliveries()["inflight"] == 1, 10, "the job moved to the worker")
