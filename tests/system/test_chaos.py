@@ -30,7 +30,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     system = isolated(own_simulator, **QUICK_REDELIVERY)
-    workers = [system.start_worker(f"chaos{i}", concurrency=8) for i in range(WORKERS)]
+    workers = [system.start_worker(f"chaos{i}", concurrency=8, mingle=True) for i in range(WORKERS)]
     tag = uuid.uuid4().hex[:8]
     conferences = [f"chaos-{tag}-{i:05d}" for i in range(JOBS)]
     job_ids = system.enqueue(conferences)
@@ -46,7 +46,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
         wait_until(progressed, 60, f"{kill * step} outcomes before kill {kill}")
         victim = rng.choice([w for w in workers if w.alive()])
         victim.kill_group()
-        workers.append(system.start_worker(f"chaos-r{kill}", concurrency=8, wait=False))
+        workers.append(system.start_worker(f"r{kill}", concurrency=8, wait=False, mingle=True))
 
     outcomes = system.outcomes(job_ids, timeout=120)
     duplicated = {job: len(o) for job, o in outcomes.items() if len(o) != 1}
