@@ -8,7 +8,8 @@ consumer, ``confrec:inflight:<consumer>``, and takes it out of that list in the 
 MULTI/EXEC that records it in ``unacked``. From then on kombu's visibility timeout covers
 it, as before. Each consumer keeps a heartbeat key alive; any worker's sweeper moves the
 in-flight list of a consumer whose heartbeat expired back to the head of its queue, so a
-message is never without an owner for longer than ``HEARTBEAT_TTL_S`` + one sweep.
+message is never without an owner for longer than the heartbeat's TTL + one sweep
+(``worker/heartbeat.py``).
 
 It applies when a channel consumes exactly one queue with a single priority list
 (``priority_steps=[0]``, set by ``worker.app``), which is how ``confrec worker`` consumes
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from contextlib import suppress
 from time import monotonic, time
@@ -32,6 +32,7 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
 from config import keys
+from worker import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +40,6 @@ log = logging.getLogger(__name__)
 _RedisQoS: Any = kombu_redis.QoS
 _RedisChannel: Any = kombu_redis.Channel
 _RedisTransport: Any = kombu_redis.Transport
-
-#: A consumer whose heartbeat is older than this is dead and its in-flight list is swept.
-HEARTBEAT_TTL_S = 10
-#: How often each worker renews its heartbeats and sweeps for dead consumers.
-BEAT_INTERVAL_S = 1.0
-
-# KEYS: registry (hash consumer -> queue). ARGV: alive-key prefix, in-flight-key prefix.
-# Moves each dead consumer's in-flight messages to the head of its queue; returns how many.
-_SWEEP = """
-local moved = 0
-local registry = redis.call('HGETALL', KEYS[1])
-for i = 1, #registry, 2 do
-  local consumer, queue = registry[i], registry[i + 1]
-  if redis.call('EXISTS', ARGV[1] .. consumer) == 0 then
-    local inflight = ARGV[2] .. consumer
-    while redis.call('LMOVE', inflight, queue, 'RIGHT', 'RIGHT') do
-      moved = moved + 1
-    end
-    redis.call('HDEL', KEYS[1], consumer)
-  end
-end
-return moved
-"""
 
 
 def new_consumer_id() -> str:
@@ -173,6 +151,8 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
             if self.take_fetched() is not None:  # failed before kombu recorded it
                 log.exception("kombu could not take a message: kept in %s", keys.UNDELIVERABLE)
                 self._set_aside(inflight, item, keys.UNDELIVERABLE)
+            else:  # recording it may have failed: retire the id, the sweeper decides
+                self.consumer_id = new_consumer_id()
             raise
         if self.take_fetched() is not None:  # consumed without ack emulation
             self._set_aside(inflight, item, None)
@@ -200,12 +180,16 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
             # Same channel, another queue (Celery's mingle consumes its reply queue here
             # first): a fresh id, so that each in-flight list goes back to its own queue.
             self.consumer_id = new_consumer_id()
-        with self.conn_or_acquire() as client, client.pipeline() as pipe:
-            pipe.hset(keys.CONSUMERS, self.consumer_id, queue)
-            pipe.set(keys.consumer_alive(self.consumer_id), "1", ex=HEARTBEAT_TTL_S)
-            pipe.execute()
+        with self.conn_or_acquire() as client:
+            heartbeat.beat(client, {self.consumer_id: queue})
         self._registered_as, self._registered_queue = self.consumer_id, queue
-        self.connection.consumer_heartbeat.watch(self)
+        self.connection.consumer_heartbeat.watch(self, self.Client(connection_pool=self.pool))
+
+    def registration(self) -> tuple[str, str] | None:
+        """(consumer id, queue) while this channel fetches reliably."""
+        if self._registered_as is None:
+            return None
+        return self._registered_as, self._registered_queue
 
     def release(self) -> None:
         """On a clean close: hand back anything still in flight and end the heartbeat."""
@@ -214,10 +198,7 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         consumer, self._registered_as = self._registered_as, None
         self.connection.consumer_heartbeat.unwatch(self)
         with suppress(redis.RedisError), self.conn_or_acquire() as client:
-            client.delete(keys.consumer_alive(consumer))
-            client.register_script(_SWEEP)(
-                keys=[keys.CONSUMERS], args=[keys.consumer_alive(""), keys.inflight("")]
-            )
+            heartbeat.retire(client, consumer)
 
     def close(self) -> None:
         if self._in_poll and not self._closing:
@@ -230,72 +211,6 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         super().close()
 
 
-class Heartbeat:
-    """One thread per transport: renews its consumers' heartbeats and sweeps dead ones.
-
-    A thread rather than the event loop's timer, so that long jobs filling the prefetch
-    (when the loop stops fetching) or any pool keep the heartbeat going; it dies with the
-    process, which is exactly when the heartbeat must stop.
-    """
-
-    def __init__(self) -> None:
-        self._channels: set[ReliableChannel] = set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def watch(self, channel: ReliableChannel) -> None:
-        with self._lock:
-            self._channels.add(channel)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(
-                    target=self._run,
-                    args=(channel.Client(connection_pool=channel.pool),),
-                    name="confrec-heartbeat",
-                    daemon=True,
-                )
-                self._thread.start()
-
-    def unwatch(self, channel: ReliableChannel) -> None:
-        with self._lock:
-            self._channels.discard(channel)
-            if not self._channels:
-                self._stop.set()
-
-    def _run(self, client: redis.Redis) -> None:
-        sweep = client.register_script(_SWEEP)
-        while not self._stop.wait(BEAT_INTERVAL_S):
-            with self._lock:
-                consumers = {
-                    c._registered_as: c._registered_queue
-                    for c in self._channels
-                    if c._registered_as is not None
-                }
-            try:
-                beat(client, consumers)
-                moved = int(
-                    sweep(keys=[keys.CONSUMERS], args=[keys.consumer_alive(""), keys.inflight("")])
-                )
-            except redis.RedisError as exc:
-                log.warning("heartbeat: Redis failed (%s); retrying", type(exc).__name__)
-                continue
-            if moved:
-                client.incrby(keys.RECOVERED, moved)
-                log.warning("recovered %d message(s) of dead consumers back to the queue", moved)
-
-
-def beat(client: redis.Redis, consumers: dict[str, str]) -> None:
-    """Renew each consumer's heartbeat, and its registration too: after a Redis restart
-    or a lapse, a sweep may have dropped it, and an unregistered consumer that died
-    later would never have its in-flight list swept."""
-    with client.pipeline(transaction=False) as pipe:
-        for consumer, queue in consumers.items():
-            pipe.hset(keys.CONSUMERS, consumer, queue)
-            pipe.set(keys.consumer_alive(consumer), "1", ex=HEARTBEAT_TTL_S)
-        pipe.execute()
-
-
 class ReliableTransport(_RedisTransport):  # type: ignore[misc]
     """kombu's Redis transport with ``ReliableChannel`` and one heartbeat thread."""
 
@@ -303,4 +218,4 @@ class ReliableTransport(_RedisTransport):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.consumer_heartbeat = Heartbeat()
+        self.consumer_heartbeat = heartbeat.Heartbeat()
