@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 import uuid
 from collections.abc import Callable
 
@@ -38,6 +39,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     # Kill as the outcomes flow, a kill every JOBS / (KILLS + 6) outcomes, so the kills
     # spread over the run whatever the machine's speed; a fresh worker replaces each.
     step = JOBS // (KILLS + 6)
+    started = time.monotonic()
     for kill in range(1, KILLS + 1):
 
         def progressed(due: int = kill * step) -> bool:
@@ -47,6 +49,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
         victim = rng.choice([w for w in workers if w.alive()])
         victim.kill_group()
         workers.append(system.start_worker(f"r{kill}", concurrency=8, wait=False, mingle=True))
+    killing_s = time.monotonic() - started
 
     outcomes = system.outcomes(job_ids, timeout=120)
     duplicated = {job: len(o) for job, o in outcomes.items() if len(o) != 1}
@@ -58,4 +61,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     assert (second_ids, second_recordings) == ([], []), f"seed {seed}"
     hit = sum(1 for o in outcomes.values() if o[0].redelivered)
     recovered = int(system.client.get("confrec:recovered") or 0)
-    print(f"chaos seed {seed}: {KILLS} kills, {hit} jobs redelivered, {recovered} recovered")
+    print(
+        f"chaos seed {seed}: {KILLS} kills in {killing_s:.1f}s, {hit} jobs redelivered, "
+        f"{recovered} recovered from in-flight lists, 0 lost, 0 duplicated"
+    )
