@@ -8,8 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Metadata first, then the four packages (pyproject's `packages.find` and `readme`).
+# Metadata first, then the package: confrec/ links to the four top-level folders.
 COPY pyproject.toml README.md ./
+COPY confrec ./confrec
 COPY config ./config
 COPY tasks ./tasks
 COPY worker ./worker

@@ -24,10 +24,10 @@ from rich.console import Console
 
 from bench import jobs
 from bench.fastpath import patched
-from config.settings import Settings
-from worker.bulk import validate_file
-from worker.bulkrun import run_bulk
-from worker.exitcodes import ExitCode
+from confrec.config.settings import Settings
+from confrec.worker.bulk import validate_file
+from confrec.worker.bulkrun import run_bulk
+from confrec.worker.exitcodes import ExitCode
 
 
 def _check_queued(client: redis.Redis, expected: int) -> None:

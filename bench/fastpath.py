@@ -25,8 +25,8 @@ from celery import Celery
 from celery.utils.nodenames import anon_nodename
 from kombu.exceptions import OperationalError
 
-from tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME, RecordStartJob, utc_now
-from tasks.producer import Enqueued, EnqueueError, Producer, _chunks, fix_command_id
+from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME, RecordStartJob, utc_now
+from confrec.tasks.producer import Enqueued, EnqueueError, Producer, _chunks, fix_command_id
 
 _ORIGIN = anon_nodename()
 

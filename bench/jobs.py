@@ -11,10 +11,10 @@ from typing import Any
 
 import redis
 
-from config.settings import Settings
-from tasks.job import RecordStartJob
-from tasks.producer import Producer
-from worker.app import create_app
+from confrec.config.settings import Settings
+from confrec.tasks.job import RecordStartJob
+from confrec.tasks.producer import Producer
+from confrec.worker.app import create_app
 
 STREAM = Settings.model_fields["results_stream"].default
 QUEUE = Settings.model_fields["queue"].default

@@ -20,7 +20,7 @@ def main() -> None:
 
     worker_patches.apply(names)
     sys.argv = ["confrec", *sys.argv[2:]]
-    from worker.cli import main as confrec
+    from confrec.worker.cli import main as confrec
 
     confrec()
 

@@ -19,7 +19,7 @@ from types import TracebackType
 import redis
 
 from bench.proc_stats import alive, descendants
-from worker.localstack import (
+from confrec.worker.localstack import (
     CONFREC,
     ManagedProcess,
     StartError,

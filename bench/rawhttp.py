@@ -15,7 +15,7 @@ import httpx
 
 from bench import jobs
 from bench.procs import API_KEY
-from tasks.telnyx import record_start_path
+from confrec.tasks.telnyx import record_start_path
 
 
 def raw_rate(base_url: str, count: int, threads: int, tag: str) -> dict[str, Any]:

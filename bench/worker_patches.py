@@ -3,10 +3,10 @@
 Applied by bench/patched_worker.py before ``confrec worker`` starts; confrec never
 imports this. Each is a candidate source change, timed side by side with the real one:
 
-* ``no-events``: ``worker_send_task_events=False`` in ``worker.app.create_app``. Flower
+* ``no-events``: ``worker_send_task_events=False`` in ``confrec.worker.app.create_app``. Flower
   still sees jobs: it asks the workers to enable events itself while it runs (see
   docs/operations.md); the results stream is unaffected.
-* ``quiet-logs``: confrec's one INFO line per outcome (``tasks.record_start``) at
+* ``quiet-logs``: confrec's one INFO line per outcome (``confrec.tasks.record_start``) at
   WARNING, i.e. logged at DEBUG. (Celery's per-task lines are already off in the source.)
 * ``max-conns``: kombu's Redis channel pool sized for the pool's concurrency
   (``broker_transport_options["max_connections"]``, kombu's default is 10): with 64
@@ -24,8 +24,6 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import after_setup_logger
-
-import worker.app
 
 MAX_CONNECTIONS = 256
 JOB_LOGGERS = ("tasks.record_start",)

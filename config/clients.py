@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import redis
 
-from config.settings import REDIS_CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S, Settings
+from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOUT_S, Settings
 
 
 def redis_client(url: str, *, socket_timeout: float = REDIS_SOCKET_TIMEOUT_S) -> redis.Redis:

@@ -7,7 +7,7 @@ at once on one thread.  Per request, in this order:
 1. arrival is counted (stats, per-second buckets, per-conference log);
 2. bearer auth -> 401;
 3. global fixed-window limit (``limit_rps``) -> 429;
-4. fault script from the conference id (see :mod:`simulator.faults`)
+4. fault script from the conference id (see :mod:`confrec.simulator.faults`)
    -> 503 / 429 / 408 / dropped connection;
 5. body validation -> 422;
 6. ``missing-`` -> 404, ``ended-`` -> 422 90019;
@@ -15,7 +15,7 @@ at once on one thread.  Per request, in this order:
 
 The outcome is decided on arrival, then the reply waits ``latency_ms`` plus
 any ``slow-MS-`` delay.  Introspection lives under ``/_sim/`` (see
-:mod:`simulator.introspect`); serving is in :mod:`simulator.server`.  Bearer
+:mod:`confrec.simulator.introspect`); serving is in :mod:`confrec.simulator.server`.  Bearer
 tokens are never logged or echoed.
 """
 
@@ -31,11 +31,11 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from simulator import errors
-from simulator.faults import Outcome
-from simulator.introspect import add_introspection_routes, json_errors_middleware
-from simulator.state import DROPPED_STATUS, SimState
-from simulator.validation import parse_body, validate_body
+from confrec.simulator import errors
+from confrec.simulator.faults import Outcome
+from confrec.simulator.introspect import add_introspection_routes, json_errors_middleware
+from confrec.simulator.state import DROPPED_STATUS, SimState
+from confrec.simulator.validation import parse_body, validate_body
 
 __all__ = ["CONFIG_KEY", "STATE_KEY", "SimConfig", "create_app", "decide", "record_start"]
 

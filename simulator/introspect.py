@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from simulator import errors
-from simulator.state import SimState
+from confrec.simulator import errors
+from confrec.simulator.state import SimState
 
 __all__ = ["add_introspection_routes", "json_errors_middleware"]
 

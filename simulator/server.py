@@ -13,7 +13,7 @@ import signal
 
 from aiohttp import web
 
-from simulator.app import create_app
+from confrec.simulator.app import create_app
 
 __all__ = ["run", "start_site"]
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.faults import FaultPlan, parse_faults
+from confrec.simulator.faults import FaultPlan, parse_faults
 
 __all__ = ["DROPPED_STATUS", "ConferenceState", "RequestRecord", "SimState"]
 

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from simulator import errors
-from simulator.errors import ErrorDict
+from confrec.simulator import errors
+from confrec.simulator.errors import ErrorDict
 
 __all__ = ["ENUMS", "ParsedBody", "parse_body", "validate_body"]
 

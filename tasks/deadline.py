@@ -2,7 +2,7 @@
 
 httpx bounds each connect, each socket read and each write, so a server that answers one
 byte at a time can keep an attempt going for ever. The visibility-timeout check in
-``config.settings`` relies on an attempt lasting at most ``CONFREC_HTTP_TIMEOUT``; this
+``confrec.config.settings`` relies on an attempt lasting at most ``CONFREC_HTTP_TIMEOUT``; this
 transport makes that true by cutting every socket operation to what is left of the
 attempt's deadline (set per thread with ``attempt_deadline``) and failing with httpx's
 own timeout errors once it has passed.

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
-from config import keys
-from tasks.job import Outcome
+from confrec.config import keys
+from confrec.tasks.job import Outcome
 
 # KEYS: done-marker, job state, command marker. ARGV: now, ttl.
 # false when the job already has its outcome; else what earlier deliveries left.

@@ -21,7 +21,7 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # stubs predate ko
 )
 from redis.exceptions import RedisError
 
-from tasks.job import (
+from confrec.tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
     TASK_NAME,

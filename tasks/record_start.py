@@ -19,9 +19,9 @@ import httpx
 from celery import Task, shared_task
 from pydantic import ValidationError
 
-from config.clients import state_client
-from config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
-from tasks.job import (
+from confrec.config.clients import state_client
+from confrec.config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
+from confrec.tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
     TASK_NAME,
@@ -29,8 +29,8 @@ from tasks.job import (
     RecordStartJob,
     TelnyxError,
 )
-from tasks.ledger import Delivery, JobLedger
-from tasks.policy import (
+from confrec.tasks.ledger import Delivery, JobLedger
+from confrec.tasks.policy import (
     AttemptResult,
     RetryPolicy,
     Verdict,
@@ -38,9 +38,9 @@ from tasks.policy import (
     classify_response,
     run_with_retries,
 )
-from tasks.redelivery import FaultHandler, FaultPolicy, requeue_after
-from tasks.telnyx import TelnyxClient
-from tasks.throttle import FleetThrottle
+from confrec.tasks.redelivery import FaultHandler, FaultPolicy, requeue_after
+from confrec.tasks.telnyx import TelnyxClient
+from confrec.tasks.throttle import FleetThrottle
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
     """Start the recording of one conference; kwargs are the job's fields.
 
     Nothing but ``Reject`` leaves this function, so no delivery is acked without an
-    outcome (see ``tasks.redelivery``).
+    outcome (see ``confrec.tasks.redelivery``).
     """
     if args:
         kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only

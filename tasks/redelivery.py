@@ -22,8 +22,8 @@ import redis
 from celery.exceptions import Reject
 from pydantic import ValidationError
 
-from tasks.job import Outcome, RecordStartJob
-from tasks.ledger import JobLedger
+from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.ledger import JobLedger
 
 log = logging.getLogger(__name__)
 

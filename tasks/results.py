@@ -1,6 +1,6 @@
 """ResultsStream: reading the Redis Stream of outcomes — by range, following, or as a
 consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
-written by ``tasks.ledger.JobLedger.publish``, once per job.
+written by ``confrec.tasks.ledger.JobLedger.publish``, once per job.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from tasks.job import Outcome
+from confrec.tasks.job import Outcome
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from tasks.deadline import DeadlineTransport, attempt_deadline
-from tasks.job import RecordStartJob
+from confrec.tasks.deadline import DeadlineTransport, attempt_deadline
+from confrec.tasks.job import RecordStartJob
 
 
 def record_start_path(conference_id: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import redis
 
-from config import keys
+from confrec.config import keys
 
 # KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now.
 # Returns 0 when the attempt may go out (and is recorded), else ms to wait and ask again.

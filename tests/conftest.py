@@ -18,13 +18,19 @@ import pytest
 import redis
 from celery import Celery
 
-from config import keys
-from config.settings import Settings
-from tasks.job import Outcome, RecordStartJob
-from tasks.producer import Producer
-from tasks.results import ResultsStream
-from worker.app import create_app
-from worker.localstack import CONFREC, ManagedProcess, start_redis, start_simulator, start_worker
+from confrec.config import keys
+from confrec.config.settings import Settings
+from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.producer import Producer
+from confrec.tasks.results import ResultsStream
+from confrec.worker.app import create_app
+from confrec.worker.localstack import (
+    CONFREC,
+    ManagedProcess,
+    start_redis,
+    start_simulator,
+    start_worker,
+)
 
 API_KEY = "KEYtest-0123456789-not-real"
 

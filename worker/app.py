@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
-from config.settings import (
+from confrec.config.settings import (
     REDIS_CONNECT_TIMEOUT_S,
     REDIS_SOCKET_TIMEOUT_S,
     RESTORE_INTERVAL_S,
@@ -21,8 +21,8 @@ from config.settings import (
     Settings,
     get_settings,
 )
-from tasks import redaction
-from tasks.job import TASK_NAME
+from confrec.tasks import redaction
+from confrec.tasks.job import TASK_NAME
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for these settings (producers and workers use the same one)."""
     s = settings or get_settings()
-    app = Celery("confrec", broker=s.broker_url, include=["tasks.record_start"])
+    app = Celery("confrec", broker=s.broker_url, include=["confrec.tasks.record_start"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport="worker.transport:ReliableTransport" if s.broker_is_redis else None,
+        broker_transport="confrec.worker.transport:ReliableTransport"
+        if s.broker_is_redis
+        else None,
         broker_transport_options={
             "visibility_timeout": s.visibility_timeout,
             "unacked_restore_interval": RESTORE_INTERVAL_S,
@@ -64,12 +66,12 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 @worker_init.connect
 def _check_settings(**_: Any) -> None:
-    """``celery -A worker.app worker`` gets the same checks as ``confrec worker``."""
+    """``celery -A confrec.worker.app worker`` gets the same checks as ``confrec worker``."""
     settings = get_settings()
     if settings.telnyx_api_key is None:
         raise SystemExit("error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
     # Per-request and per-task lines carry no secrets, but at fleet scale they are noise
-    # and CPU: confrec logs one line per outcome instead (tasks.record_start).
+    # and CPU: confrec logs one line per outcome instead (confrec.tasks.record_start).
     for chatty in ("httpx", "celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if not settings.redelivery_within_dedupe_window:

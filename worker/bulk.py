@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tasks.job import RecordStartJob
+from confrec.tasks.job import RecordStartJob
 
 MAX_ROW_BYTES = 16 * 1024
 MAX_REPORTED_ERRORS = 50

@@ -15,15 +15,15 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from config.clients import state_client
-from config.settings import Settings
-from tasks.job import Outcome
-from tasks.producer import EnqueueError, Producer
-from tasks.results import ResultsStream
-from worker.app import create_app
-from worker.bulk import iter_jobs, validate_file
-from worker.exitcodes import ExitCode
-from worker.report import Tally, default_wait_timeout, summary_table, wait_for_batch
+from confrec.config.clients import state_client
+from confrec.config.settings import Settings
+from confrec.tasks.job import Outcome
+from confrec.tasks.producer import EnqueueError, Producer
+from confrec.tasks.results import ResultsStream
+from confrec.worker.app import create_app
+from confrec.worker.bulk import iter_jobs, validate_file
+from confrec.worker.exitcodes import ExitCode
+from confrec.worker.report import Tally, default_wait_timeout, summary_table, wait_for_batch
 
 
 @dataclass(frozen=True)

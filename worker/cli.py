@@ -1,11 +1,11 @@
 """The ``confrec`` command: thin — parse, call the same functions as the Python API, print.
 
-Exit codes (``worker.exitcodes.ExitCode``): 0 success; 1 a job failed (``bulk --wait``);
+Exit codes (``confrec.worker.exitcodes.ExitCode``): 0 success; 1 a job failed (``bulk --wait``);
 2 invalid input or configuration (nothing is enqueued); 3 the broker or Redis failed;
 4 ``bulk --wait`` or the demo timed out with outcomes missing.
 
 Ids and JSON go out with plain ``print``: one line each, never wrapped, never markup.
-Settings are loaded before anything imports ``worker.app``, so a bad configuration is one
+Settings are loaded before anything imports ``confrec.worker.app``, so a bad configuration is one
 line naming the variable, not a traceback.
 """
 
@@ -20,12 +20,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from config.settings import Settings
-from tasks.job import RecordStartJob
-from worker.exitcodes import ExitCode
+from confrec.config.settings import Settings
+from confrec.tasks.job import RecordStartJob
+from confrec.worker.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from tasks.results import ResultsStream, StreamEntry
+    from confrec.tasks.results import ResultsStream, StreamEntry
 
 cli = typer.Typer(
     add_completion=False,
@@ -71,7 +71,7 @@ def worker(ctx: typer.Context) -> None:
     settings = load_settings()
     if settings.telnyx_api_key is None:
         fail("TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
-    from worker.app import create_app
+    from confrec.worker.app import create_app
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.
     argv = ["worker", "--queues", settings.queue, "--pool", settings.pool]
@@ -109,8 +109,8 @@ def enqueue(
     except ValidationError as exc:
         validation_failure(exc)
     settings = load_settings()
-    from tasks.producer import EnqueueError, Producer
-    from worker.app import create_app
+    from confrec.tasks.producer import EnqueueError, Producer
+    from confrec.worker.app import create_app
 
     try:
         sent = Producer(create_app(settings), settings.queue).enqueue(job)
@@ -144,7 +144,7 @@ def bulk(
 ) -> None:
     """Validate every row of FILE, then enqueue them all (or nothing if a row is bad)."""
     settings = load_settings()
-    from worker.bulkrun import run_bulk
+    from confrec.worker.bulkrun import run_bulk
 
     result = run_bulk(
         file,
@@ -180,9 +180,9 @@ def results(
     """Show the newest outcomes, or with --group the ones that group has not handled yet."""
     import redis
 
-    from config.clients import state_client
-    from tasks.results import ResultsStream
-    from worker.report import outcome_line
+    from confrec.config.clients import state_client
+    from confrec.tasks.results import ResultsStream
+    from confrec.worker.report import outcome_line
 
     def show(entries: list[StreamEntry]) -> None:
         for entry in entries:
@@ -250,7 +250,7 @@ def simulate(
     ] = None,
 ) -> None:
     """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
-    from simulator import run
+    from confrec.simulator import run
 
     run(host=host, port=port, api_key=api_key, latency_ms=latency_ms, limit_rps=limit_rps)
 
@@ -262,7 +262,7 @@ def demo(
 ) -> None:
     """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
     settings = load_settings()
-    from worker.demo import run_demo
+    from confrec.worker.demo import run_demo
 
     raise typer.Exit(run_demo(settings, jobs=jobs, workers=workers, out=out, err=err))
 
@@ -273,7 +273,7 @@ def demo(
 )
 def flower(ctx: typer.Context) -> None:
     """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
-    from worker.flower import auth_problem, run_flower
+    from confrec.worker.flower import auth_problem, run_flower
 
     problem = auth_problem(ctx.args)
     if problem:
@@ -289,8 +289,8 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
-    from config.clients import redis_client, state_client
-    from worker.stats import collect, render
+    from confrec.config.clients import redis_client, state_client
+    from confrec.worker.stats import collect, render
 
     settings = load_settings()
     if not settings.broker_is_redis:

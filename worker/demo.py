@@ -15,10 +15,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from config.settings import Settings
-from worker.bulkrun import BulkResult, run_bulk
-from worker.exitcodes import ExitCode
-from worker.localstack import StartError, start_redis, start_simulator, start_worker
+from confrec.config.settings import Settings
+from confrec.worker.bulkrun import BulkResult, run_bulk
+from confrec.worker.exitcodes import ExitCode
+from confrec.worker.localstack import StartError, start_redis, start_simulator, start_worker
 
 DEMO_API_KEY = "KEYdemo-simulator-only"
 

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from config.settings import Settings
+from confrec.config.settings import Settings
 
 #: Environment variables through which Flower enables authentication.
 AUTH_ENV = ("FLOWER_BASIC_AUTH", "FLOWER_AUTH")
@@ -74,7 +74,7 @@ def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -
 
 def run_flower(settings: Settings, args: Sequence[str]) -> int:
     """Run Flower in this process until it is stopped; returns its exit code."""
-    from worker.app import create_app
+    from confrec.worker.app import create_app
 
     code: Any = create_app(settings).start(["flower", *flower_args(args)])
     return int(code or 0)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import redis
 
-from config import keys
+from confrec.config import keys
 
 log = logging.getLogger(__name__)
 

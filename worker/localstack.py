@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import redis
 
-CONFREC = [sys.executable, "-m", "worker.cli"]
+CONFREC = [sys.executable, "-m", "confrec.worker.cli"]
 
 
 class StartError(RuntimeError):

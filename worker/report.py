@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 from rich.table import Table
 
-from config.settings import Settings
-from tasks.job import Outcome
-from tasks.results import ResultsStream
+from confrec.config.settings import Settings
+from confrec.tasks.job import Outcome
+from confrec.tasks.results import ResultsStream
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
 WAIT_STARTUP_S = 30.0

@@ -19,8 +19,8 @@ from kombu.transport.redis import PRIORITY_STEPS, Channel
 from rich.console import Group
 from rich.table import Table
 
-from config import keys
-from config.settings import Settings
+from confrec.config import keys
+from confrec.config.settings import Settings
 
 #: Entries read per XRANGE call, so a large stream never arrives in one reply.
 PAGE = 1000

@@ -12,7 +12,7 @@ message is never without an owner for longer than the heartbeat's TTL + one swee
 (``worker/heartbeat.py``).
 
 It applies when a channel consumes exactly one queue with a single priority list
-(``priority_steps=[0]``, set by ``worker.app``), which is how ``confrec worker`` consumes
+(``priority_steps=[0]``, set by ``confrec.worker.app``), which is how ``confrec worker`` consumes
 ``record_start``; any other layout falls back to kombu's BRPOP and says so once.
 """
 
@@ -31,8 +31,8 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
-from config import keys
-from worker import heartbeat
+from confrec.config import keys
+from confrec.worker import heartbeat
 
 log = logging.getLogger(__name__)
 

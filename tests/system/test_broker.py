@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.job import RecordStartJob
-from tasks.producer import EnqueueError
+from confrec.tasks.job import RecordStartJob
+from confrec.tasks.producer import EnqueueError
+from confrec.worker.localstack import ManagedProcess, free_port, start_redis, wait_until
 from tests.conftest import System
-from worker.localstack import ManagedProcess, free_port, start_redis, wait_until
 
 
 @pytest.fixture

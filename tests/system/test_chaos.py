@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import pytest
 
+from confrec.worker.localstack import ManagedProcess, wait_until
 from tests.conftest import System
 from tests.system.test_guarantees import QUICK_REDELIVERY
-from worker.localstack import ManagedProcess, wait_until
 
 JOBS = 3000
 WORKERS = 3

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from config.settings import Settings
+from confrec.config.settings import Settings
+from confrec.worker.localstack import start_worker
+from confrec.worker.report import default_wait_timeout
 from tests.conftest import System, unique
-from worker.localstack import start_worker
-from worker.report import default_wait_timeout
 
 
 @pytest.fixture

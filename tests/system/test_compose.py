@@ -24,8 +24,8 @@ import pytest
 import redis
 import yaml
 
+from confrec.worker.localstack import ManagedProcess, free_port, spawn, wait_until
 from tests.conftest import API_KEY
-from worker.localstack import ManagedProcess, free_port, spawn, wait_until
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 FLOWER_AUTH = ("ops", "compose-test-pw")

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
+from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
+from confrec.worker.localstack import ManagedProcess, start_redis, wait_until
 from tests.conftest import System, unique
-from worker.localstack import ManagedProcess, start_redis, wait_until
 
 INJECT = str(Path(__file__).parent / "inject")
 

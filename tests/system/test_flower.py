@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.job import TASK_NAME, RecordStartJob
+from confrec.tasks.job import TASK_NAME, RecordStartJob
+from confrec.worker.localstack import CONFREC, ManagedProcess, free_port, spawn, wait_until
 from tests.conftest import API_KEY, System, unique
-from worker.localstack import CONFREC, ManagedProcess, free_port, spawn, wait_until
 
 USER = "ops"
 PASSWORD = f"pw-{uuid.uuid4().hex}"

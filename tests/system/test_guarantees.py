@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import redis
 
-from config import keys
+from confrec.config import keys
+from confrec.worker.localstack import wait_until
 from tests.conftest import System, unique
-from worker.localstack import wait_until
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
 QUICK_REDELIVERY = {

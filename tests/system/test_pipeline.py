@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.job import RecordStartJob, derived_command_id
+from confrec.tasks.job import RecordStartJob, derived_command_id
 from tests.conftest import System, unique
 
 

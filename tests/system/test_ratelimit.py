@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from config import keys
+from confrec.config import keys
+from confrec.worker.localstack import ManagedProcess, wait_until
 from tests.conftest import System
-from worker.localstack import ManagedProcess, wait_until
 
 
 def start_fleet(system: System, size: int = 3) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import kombu
 import redis
 
+from confrec.worker.localstack import start_redis
 from tests.conftest import API_KEY, System, unique
-from worker.localstack import start_redis
 
 
 def every_redis_byte(client: redis.Redis) -> bytes:

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from config import keys
-from config.settings import Settings
-from tasks.job import TASK_NAME, Outcome, RecordStartJob
-from tasks.producer import Producer
+from confrec.config import keys
+from confrec.config.settings import Settings
+from confrec.tasks.job import TASK_NAME, Outcome, RecordStartJob
+from confrec.tasks.producer import Producer
+from confrec.worker.localstack import free_port, wait_until
+from confrec.worker.stats import Stats, collect
 from tests.conftest import System, unique
-from worker.localstack import free_port, wait_until
-from worker.stats import Stats, collect
 
 
 def private_env() -> dict[str, str]:

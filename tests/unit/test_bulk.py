@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.job import RecordStartJob
-from worker.bulk import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
+from confrec.tasks.job import RecordStartJob
+from confrec.worker.bulk import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
 
 
 def write(path: Path, text: str) -> Path:

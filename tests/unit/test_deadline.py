@@ -10,8 +10,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tasks.job import RecordStartJob
-from tasks.telnyx import TelnyxClient
+from confrec.tasks.job import RecordStartJob
+from confrec.tasks.telnyx import TelnyxClient
 
 #: A whole, valid answer, sent one byte at a time: each byte well inside the per-read
 #: timeout, the whole far beyond the attempt's total bound.

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from tasks.job import Outcome, RecordStartJob, derived_command_id
+from confrec.tasks.job import Outcome, RecordStartJob, derived_command_id
 
 SPEC_PATH = Path(__file__).parents[2] / "tasks" / "record_start.openapi.yaml"
 

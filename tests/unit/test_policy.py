@@ -9,7 +9,7 @@ import httpx
 import pytest
 import tenacity
 
-from tasks.policy import (
+from confrec.tasks.policy import (
     AttemptResult,
     RetryPolicy,
     Verdict,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from config.settings import Settings
+from confrec.config.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -25,11 +25,11 @@ import httpx
 import pytest
 from aiohttp import web
 
-from simulator import create_app
-from simulator.app import conference_id_from_path
-from simulator.faults import CountedFault, FaultPlan, Outcome, parse_faults
-from simulator.server import start_site
-from simulator.state import SimState
+from confrec.simulator import create_app
+from confrec.simulator.app import conference_id_from_path
+from confrec.simulator.faults import CountedFault, FaultPlan, Outcome, parse_faults
+from confrec.simulator.server import start_site
+from confrec.simulator.state import SimState
 
 API_KEY = "test-key-s3cret"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -11,9 +11,9 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from tasks.job import RecordStartJob
-from tasks.policy import classify_exception
-from tasks.telnyx import TelnyxClient, record_start_path
+from confrec.tasks.job import RecordStartJob
+from confrec.tasks.policy import classify_exception
+from confrec.tasks.telnyx import TelnyxClient, record_start_path
 
 BASE_URL = "https://api.telnyx.test/v2"
 API_KEY = "KEYsecret-0123456789"

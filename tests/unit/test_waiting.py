@@ -7,12 +7,12 @@ import io
 import pytest
 from rich.console import Console
 
-from config.settings import Settings
-from tasks.job import Outcome
-from worker.bulkrun import BulkResult, Waited
-from worker.demo import verdict
-from worker.exitcodes import ExitCode
-from worker.report import WAIT_CAP_S, Tally, default_wait_timeout
+from confrec.config.settings import Settings
+from confrec.tasks.job import Outcome
+from confrec.worker.bulkrun import BulkResult, Waited
+from confrec.worker.demo import verdict
+from confrec.worker.exitcodes import ExitCode
+from confrec.worker.report import WAIT_CAP_S, Tally, default_wait_timeout
 
 
 def settings(**fields: object) -> Settings:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.job import Outcome
-from tasks.record_start import RecordStartHandler
+from confrec.tasks.job import Outcome
+from confrec.tasks.record_start import RecordStartHandler
 
 _handle = RecordStartHandler.handle
 _raised_once: set[str] = set()
