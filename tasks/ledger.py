@@ -100,7 +100,7 @@ class JobLedger:
         )
         if not reply:
             return None
-        number, first_seen, attempts, last_attempt, succeeded_as = (_text(v) for v in reply)
+        number, first_seen, attempts, last_attempt, succeeded_as = reply
         return Delivery(
             number=int(number),
             first_seen_at=float(first_seen),
@@ -116,7 +116,7 @@ class JobLedger:
         )
         if not reply:
             return None
-        number, attempts = (int(_text(v)) for v in reply)
+        number, attempts = (int(v) for v in reply)
         return Fault(number=number, attempts=attempts)
 
     def publish(self, outcome: Outcome) -> str | None:
@@ -137,8 +137,4 @@ class JobLedger:
                 remember,
             ],
         )
-        return _text(entry_id) if entry_id else None
-
-
-def _text(value: bytes | str | int) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return str(entry_id) if entry_id else None

@@ -1,4 +1,5 @@
-"""The decisions: which answers succeed, which are worth retrying, and how long to wait.
+"""The decisions: which answers succeed, which are worth retrying, how long to wait, and
+how often a delivery that raised may come back.
 
 Pure functions and a tenacity loop with injectable sleep, so they are tested without a
 network, a broker or a real clock.
@@ -104,6 +105,19 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
 
 
 @dataclass(frozen=True)
+class FaultPolicy:
+    """Bounds for a delivery that raised (see ``confrec.tasks.redelivery``): how often a
+    job may raise before it fails, and how long each redelivery waits."""
+
+    max_faulty_deliveries: int = 5
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 4.0
+
+    def backoff(self, fault_number: int) -> float:
+        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (fault_number - 1)))
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """Bounds of the retry loop: attempts, a total deadline, and the backoff curve."""
 
@@ -150,7 +164,6 @@ def run_with_retries(
         retry=retry_if_result(lambda r: r.verdict is Verdict.TRANSIENT),
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         sleep=sleep,
-        reraise=True,
     )
     attempts = 0
 

@@ -1,30 +1,23 @@
-"""The Celery task ``confrec.record_start``: wires model → policy → transport → results.
+"""RecordStartHandler: one delivery of one job, wired model → policy → transport → ledger.
 
-The task body is ``RecordStartHandler.handle``; the Celery function only unpacks the
-request. Each worker process builds its own handler (its own pooled HTTP client and
-Redis connections) on first use, after any fork.
+This is the body of the Celery task ``confrec.record_start``; the task itself, and the
+per-process wiring that builds a handler from the settings, are runtime
+(``confrec.worker.task``). Everything here receives its parts, so it runs the same in a
+worker, a test or a benchmark.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from celery import Task, shared_task
 from pydantic import ValidationError
 
-from confrec.config.clients import state_client
-from confrec.config.settings import TELNYX_DEDUPE_WINDOW_S, Settings, get_settings
+from confrec.config.settings import TELNYX_DEDUPE_WINDOW_S
 from confrec.tasks.job import (
-    HEADER_BATCH,
-    HEADER_ENQUEUED_AT,
-    TASK_NAME,
     Outcome,
     RecordStartJob,
     TelnyxError,
@@ -38,7 +31,6 @@ from confrec.tasks.policy import (
     classify_response,
     run_with_retries,
 )
-from confrec.tasks.redelivery import FaultHandler, FaultPolicy, requeue_after
 from confrec.tasks.telnyx import TelnyxClient
 from confrec.tasks.throttle import FleetThrottle
 
@@ -197,82 +189,3 @@ def _invalid_outcome(
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class ProcessParts:
-    """What one worker process builds once: the handler and what settles its faults."""
-
-    handler: RecordStartHandler
-    faults: FaultHandler
-
-
-def build_parts(settings: Settings) -> ProcessParts:
-    """The parts of a worker process, from its settings (needs TELNYX_API_KEY)."""
-    if settings.telnyx_api_key is None:
-        raise RuntimeError("TELNYX_API_KEY is not set: the worker needs it to call Telnyx")
-    client = state_client(settings)
-    ledger = JobLedger(
-        client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
-    )
-    handler = RecordStartHandler(
-        telnyx=TelnyxClient(
-            settings.telnyx_base_url,
-            settings.telnyx_api_key,
-            timeout=settings.http_timeout,
-            connect_timeout=settings.http_connect_timeout,
-            max_connections=max(settings.concurrency, 10),
-        ),
-        ledger=ledger,
-        throttle=FleetThrottle(client, rate=settings.rate_limit, burst=settings.rate_burst),
-        policy=RetryPolicy(
-            max_attempts=settings.retry_max_attempts,
-            deadline_s=settings.retry_deadline,
-            backoff_initial_s=settings.retry_backoff_initial,
-            backoff_max_s=settings.retry_backoff_max,
-        ),
-    )
-    faults = FaultHandler(ledger, FaultPolicy(max_faulty_deliveries=settings.max_faulty_deliveries))
-    return ProcessParts(handler, faults)
-
-
-_parts: dict[int, ProcessParts] = {}
-_parts_lock = threading.Lock()
-
-
-def process_parts() -> ProcessParts:
-    """This process's parts, built on first use (after fork, so sockets aren't shared)."""
-    pid = os.getpid()
-    with _parts_lock:
-        if pid not in _parts:
-            _parts[pid] = build_parts(get_settings())
-        return _parts[pid]
-
-
-def _header(request: Any, name: str) -> str | None:
-    """A confrec header, or None: another service may omit it or send another type."""
-    value = getattr(request, name, None)
-    return value if isinstance(value, str) and value else None
-
-
-@shared_task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
-def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
-    """Start the recording of one conference; kwargs are the job's fields.
-
-    Nothing but ``Reject`` leaves this function, so no delivery is acked without an
-    outcome (see ``confrec.tasks.redelivery``).
-    """
-    if args:
-        kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
-    job_id = str(self.request.id)
-    enqueued_at = _header(self.request, HEADER_ENQUEUED_AT)
-    batch = _header(self.request, HEADER_BATCH)
-    try:
-        parts = process_parts()
-    except Exception as exc:  # this process cannot work: give the job to another
-        requeue_after(FaultPolicy().backoff_max_s, f"worker not ready ({type(exc).__name__})")
-    try:
-        outcome = parts.handler.handle(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
-    except Exception as exc:
-        outcome = parts.faults.settle(job_id, kwargs, exc, enqueued_at=enqueued_at, batch=batch)
-    return outcome.status if outcome else None

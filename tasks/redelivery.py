@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import redis
@@ -24,21 +23,12 @@ from pydantic import ValidationError
 
 from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.ledger import JobLedger
+from confrec.tasks.policy import FaultPolicy
 
 log = logging.getLogger(__name__)
 
 #: Deliveries remembered per process for Redis-failure backoff; cleared when full.
 _MEMORY = 10_000
-
-
-@dataclass(frozen=True)
-class FaultPolicy:
-    max_faulty_deliveries: int = 5
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 4.0
-
-    def backoff(self, fault_number: int) -> float:
-        return float(min(self.backoff_max_s, self.backoff_initial_s * 2 ** (fault_number - 1)))
 
 
 def requeue_after(delay: float, why: str, sleep: Callable[[float], None] = time.sleep) -> NoReturn:

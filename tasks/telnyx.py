@@ -2,17 +2,110 @@
 
 One pooled ``httpx.Client`` per worker process: connections are reused across jobs, and
 the API key sits only in that client's default headers, never in what we log or raise.
+
+Every attempt also has a total wall-clock bound, which httpx's per-phase timeouts are
+not: httpx bounds each connect, socket read and write, so a server that answers one byte
+at a time could keep an attempt going for ever. The visibility-timeout check in
+``confrec.config.settings`` relies on an attempt lasting at most ``CONFREC_HTTP_TIMEOUT``;
+``DeadlineTransport`` makes that true by cutting every socket operation to what is left
+of the attempt's deadline (set per thread with ``attempt_deadline``) and failing with
+httpx's own timeout errors once it has passed.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import quote
 
+import httpcore
 import httpx
 from pydantic import SecretStr
 
-from confrec.tasks.deadline import DeadlineTransport, attempt_deadline
 from confrec.tasks.job import RecordStartJob
+
+_local = threading.local()
+
+
+@contextmanager
+def attempt_deadline(seconds: float) -> Iterator[None]:
+    """Every socket operation in this block, on this thread, ends within ``seconds``."""
+    _local.deadline = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        _local.deadline = None
+
+
+def _bounded(timeout: float | None, expired: type[Exception]) -> float | None:
+    deadline: float | None = getattr(_local, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the attempt's total time limit passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, bounded))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        return _Stream(
+            self._backend.connect_tcp(host, port, bounded, local_address, socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's HTTP/1.1 transport on a network backend that honours ``attempt_deadline``."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_Backend(),
+        )
 
 
 def record_start_path(conference_id: str) -> str:

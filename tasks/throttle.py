@@ -3,6 +3,7 @@
 Celery's ``rate_limit`` is per worker; this is a token bucket in Redis (one Lua step, on
 Redis's clock, so workers on different hosts agree). A 429 with Retry-After sets a shared
 pause key, and every worker holds its sends until it expires, not just the job that got it.
+``state`` reads both with the same refill rule, for ``confrec stats``.
 The same step that lets an attempt go out records it in the job's history, so the history
 never misses an attempt Telnyx may have seen (and costs no extra round trip).
 """
@@ -12,14 +13,32 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from confrec.config import keys
 
+# The bucket's tokens now, on Redis's clock: what was stored plus what the rate has
+# refilled since, capped at the burst (a bucket that expired had refilled to full).
+# Shared by _TAKE and _PEEK, so the refill rule is written once.
+_REFILL = """
+local function refill(bucket, rate, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local state = redis.call('HMGET', bucket, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or burst
+  local ts = tonumber(state[2]) or now
+  return math.min(burst, tokens + math.max(0, now - ts) * rate), now
+end
+"""
+
 # KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now.
 # Returns 0 when the attempt may go out (and is recorded), else ms to wait and ask again.
-_TAKE = """
+_TAKE = (
+    _REFILL
+    + """
 local function record()
   redis.call('HINCRBY', KEYS[3], 'attempts', 1)
   redis.call('HSET', KEYS[3], 'last_attempt_at', ARGV[3])
@@ -29,12 +48,7 @@ local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return paused end
 if ARGV[1] == '' then return record() end
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or burst
-local ts = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local tokens, now = refill(KEYS[1], rate, burst)
 local wait = 0
 if tokens >= 1 then
   tokens = tokens - 1
@@ -46,6 +60,19 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 if wait == 0 then return record() end
 return wait
 """
+)
+
+# KEYS: bucket, pause. ARGV: rate ("" = unlimited), burst. Reads only.
+# Returns {pause PTTL, tokens now} ({pause PTTL} when unlimited).
+_PEEK = (
+    _REFILL
+    + """
+local paused = redis.call('PTTL', KEYS[2])
+if ARGV[1] == '' then return {paused} end
+local tokens = refill(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return {paused, tostring(tokens)}
+"""
+)
 
 #: Longest fleet pause a Retry-After can set: past it, Redis refuses the expiry.
 MAX_PAUSE_S = 24 * 3600.0
@@ -59,8 +86,22 @@ return 1
 """
 
 
+@dataclass(frozen=True)
+class ThrottleState:
+    """The fleet-wide limit as configured here, and the shared bucket and pause now."""
+
+    rate_limit: float | None
+    rate_burst: int | None
+    tokens: float | None
+    """Tokens in the bucket now; None when no limit is configured (nothing is counted)."""
+    pause_remaining_ms: int
+    """0 when no pause is in force; -1 for a pause key without expiry (should not happen)."""
+
+
 class FleetThrottle:
-    """Blocks a send until the fleet-wide bucket has a token and no pause is in force."""
+    """Blocks a send until the fleet-wide bucket has a token and no pause is in force.
+
+    ``client`` decodes replies (``decode_responses=True``)."""
 
     def __init__(
         self,
@@ -74,6 +115,7 @@ class FleetThrottle:
         self.burst = burst or (max(1, math.ceil(rate)) if rate else None)
         self._take = client.register_script(_TAKE)
         self._pause = client.register_script(_PAUSE)
+        self._peek = client.register_script(_PEEK)
         self._sleep = sleep
 
     def acquire(self, job_id: str, deadline: float | None = None) -> bool:
@@ -94,3 +136,15 @@ class FleetThrottle:
     def pause_fleet(self, seconds: float) -> None:
         """Hold every worker's sends for ``seconds`` (after a 429 with Retry-After)."""
         self._pause(keys=[keys.FLEET_PAUSE], args=[max(1, int(min(seconds, MAX_PAUSE_S) * 1000))])
+
+    def state(self) -> ThrottleState:
+        """The bucket and the pause as every worker sees them now (changes nothing)."""
+        rate = "" if self.rate is None else repr(self.rate)
+        reply: Any = self._peek(
+            keys=[keys.RATE_BUCKET, keys.FLEET_PAUSE], args=[rate, str(self.burst or 0)]
+        )
+        pause = int(reply[0])
+        tokens = round(float(reply[1]), 3) if len(reply) > 1 else None
+        return ThrottleState(
+            self.rate, self.burst, tokens, pause if pause > 0 or pause == -1 else 0
+        )

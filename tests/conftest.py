@@ -22,8 +22,9 @@ from confrec.config import keys
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.producer import Producer
-from confrec.tasks.results import ResultsStream
+from confrec.tasks.streams import ResultsStream
 from confrec.worker.app import create_app
+from confrec.worker.clients import redis_client
 from confrec.worker.localstack import (
     CONFREC,
     ManagedProcess,
@@ -62,12 +63,12 @@ class System:
     @property
     def client(self) -> redis.Redis:
         """The broker's Redis: queues, kombu's unacked hash, in-flight lists."""
-        return redis.Redis.from_url(self.redis_url)
+        return redis_client(self.redis_url)
 
     @property
     def state(self) -> redis.Redis:
         """The Redis of outcomes and the ledger (the broker's unless CONFREC_REDIS_URL)."""
-        return redis.Redis.from_url(self.env.get("CONFREC_REDIS_URL", self.redis_url))
+        return redis_client(self.env.get("CONFREC_REDIS_URL", self.redis_url))
 
     @property
     def settings(self) -> Settings:
@@ -112,7 +113,7 @@ class System:
         """Where this queue's messages are: queued, delivered and unacknowledged (kombu's
         hash, which a crashed worker's messages sit in until restored), or fetched by a
         consumer and not yet recorded (the reliable fetch's in-flight lists)."""
-        client = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        client = self.client
         queue = self.settings.queue
         records = [json.loads(raw) for raw in client.hvals("unacked")]
         unacked = len([r for r in records if r[2] == queue])  # [message, exchange, key]

@@ -21,8 +21,8 @@ from confrec.config.settings import (
     Settings,
     get_settings,
 )
-from confrec.tasks import redaction
 from confrec.tasks.job import TASK_NAME
+from confrec.worker import redaction
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for these settings (producers and workers use the same one)."""
     s = settings or get_settings()
-    app = Celery("confrec", broker=s.broker_url, include=["confrec.tasks.record_start"])
+    app = Celery("confrec", broker=s.broker_url, include=["confrec.worker.task"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -15,13 +15,13 @@ import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from confrec.config.clients import state_client
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
 from confrec.tasks.producer import EnqueueError, Producer
-from confrec.tasks.results import ResultsStream
+from confrec.tasks.streams import ResultsStream
 from confrec.worker.app import create_app
 from confrec.worker.bulk import iter_jobs, validate_file
+from confrec.worker.clients import state_client
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.report import Tally, default_wait_timeout, summary_table, wait_for_batch
 

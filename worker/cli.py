@@ -25,7 +25,7 @@ from confrec.tasks.job import RecordStartJob
 from confrec.worker.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from confrec.tasks.results import ResultsStream, StreamEntry
+    from confrec.tasks.streams import ResultsStream, StreamEntry
 
 cli = typer.Typer(
     add_completion=False,
@@ -180,8 +180,8 @@ def results(
     """Show the newest outcomes, or with --group the ones that group has not handled yet."""
     import redis
 
-    from confrec.config.clients import state_client
-    from confrec.tasks.results import ResultsStream
+    from confrec.tasks.streams import ResultsStream
+    from confrec.worker.clients import state_client
     from confrec.worker.report import outcome_line
 
     def show(entries: list[StreamEntry]) -> None:
@@ -289,7 +289,7 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
-    from confrec.config.clients import redis_client, state_client
+    from confrec.worker.clients import redis_client, state_client
     from confrec.worker.stats import collect, render
 
     settings = load_settings()

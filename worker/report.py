@@ -11,7 +11,7 @@ from rich.table import Table
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.tasks.results import ResultsStream
+from confrec.tasks.streams import ResultsStream
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
 WAIT_STARTUP_S = 30.0

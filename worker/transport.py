@@ -219,3 +219,28 @@ class ReliableTransport(_RedisTransport):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.consumer_heartbeat = heartbeat.Heartbeat()
+
+
+# -- reading the broker (confrec stats) ------------------------------------------------
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Jobs waiting in ``queue``, as kombu's own ``_size`` counts them: over every list a
+    producer's priority may have put them in, not only the one this transport fetches."""
+    lists = [f"{queue}{_RedisChannel.sep}{p}" if p else queue for p in kombu_redis.PRIORITY_STEPS]
+    with client.pipeline(transaction=False) as pipe:
+        for name in lists:
+            pipe.llen(name)
+        return sum(int(n) for n in pipe.execute())
+
+
+def in_flight(client: redis.Redis) -> int:
+    """Messages delivered and not yet acknowledged, over every queue of this database:
+    kombu's unacked hash plus every registered consumer's in-flight list.
+    ``client`` decodes replies (``decode_responses=True``)."""
+    consumers: Any = client.hkeys(keys.CONSUMERS)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hlen(_RedisChannel.unacked_key)
+        for consumer in consumers:
+            pipe.llen(keys.inflight(consumer))
+        return sum(int(n) for n in pipe.execute())

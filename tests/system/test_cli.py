@@ -149,7 +149,7 @@ def test_bulk_batch_key_fixes_command_ids(
     assert kwargs[0]["command_id"] == kwargs[1]["command_id"]
 
 
-def queued_kwargs(message: bytes) -> dict[str, object]:
+def queued_kwargs(message: str) -> dict[str, object]:
     """The task kwargs of a raw kombu message as it sits in the Redis list."""
     envelope = json.loads(message)
     args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
@@ -320,7 +320,7 @@ def crashed_consumer_reads(system: System, group: str, count: int) -> list[str]:
     system.stream().ensure_group(group)
     stream = system.settings.results_stream
     reply = system.client.xreadgroup(group, "crashed", {stream: ">"}, count=count)
-    return [entry_id.decode() for entry_id, _ in reply[0][1]]
+    return [entry_id for entry_id, _ in reply[0][1]]
 
 
 def pending(system: System, group: str) -> int:

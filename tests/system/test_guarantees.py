@@ -7,8 +7,6 @@ import time
 import uuid
 from collections.abc import Callable
 
-import redis
-
 from confrec.config import keys
 from confrec.worker.localstack import wait_until
 from tests.conftest import System, unique
@@ -80,8 +78,7 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
 
 
 def consumer_queues(system: System) -> set[str]:
-    client = redis.Redis.from_url(system.redis_url, decode_responses=True)
-    return {str(queue) for queue in client.hvals(keys.CONSUMERS)}
+    return {str(queue) for queue in system.client.hvals(keys.CONSUMERS)}
 
 
 def test_a_message_fetched_by_a_worker_killed_before_recording_it_is_recovered(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from confrec.tasks.redaction import MASK, install, redact
+from confrec.worker.redaction import MASK, install, redact
 
 KEY = "KEYsuper-secret-123"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from confrec.config.settings import VISIBILITY_MARGIN_S
-from confrec.tasks.redelivery import FaultPolicy
+from confrec.tasks.policy import FaultPolicy
 
 
 def test_backoff_doubles_from_half_a_second_to_its_cap() -> None:

@@ -1,10 +1,11 @@
-"""ResultsStream: reading the Redis Stream of outcomes — by range, following, or as a
-consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
+"""ResultsStream: reading the Redis Stream of outcomes — by range, following, counting, or
+as a consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
 written by ``confrec.tasks.ledger.JobLedger.publish``, once per job.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,8 @@ class StreamEntry:
 
 
 class ResultsStream:
-    """Read outcomes: the newest, new ones as they come, or a consumer group's share."""
+    """Read outcomes: the newest, new ones as they come, counts over a window, or a
+    consumer group's share. ``client`` decodes replies (``decode_responses=True``)."""
 
     def __init__(self, client: redis.Redis, stream: str) -> None:
         self._redis = client
@@ -30,7 +32,7 @@ class ResultsStream:
     def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): read after it to see only new outcomes."""
         newest: Any = self._redis.xrevrange(self.stream, count=1)
-        return _text(newest[0][0]) if newest else "0-0"
+        return str(newest[0][0]) if newest else "0-0"
 
     def latest(self, count: int) -> list[StreamEntry]:
         """The newest ``count`` outcomes, oldest first."""
@@ -47,8 +49,26 @@ class ResultsStream:
                 yield None
                 continue
             for entry_id, fields in reply[0][1]:
-                last = _text(entry_id)
+                last = entry_id
                 yield _entry(entry_id, fields)
+
+    def counts(self, window_s: int, *, page: int = 1000) -> dict[str, int]:
+        """Outcomes appended in the last ``window_s`` seconds, by ``status/reason``.
+
+        The window is on Redis's clock, which stamps the entry ids; the stream is read
+        ``page`` entries at a time, so a large one never arrives in one reply.
+        """
+        seconds, micros = self._redis.time()
+        start = f"{int(seconds) * 1000 + int(micros) // 1000 - window_s * 1000}-0"
+        counts: Counter[str] = Counter()
+        while True:
+            rows: Any = self._redis.xrange(self.stream, min=start, max="+", count=page)
+            for entry_id, fields in rows:
+                outcome = _entry(entry_id, fields).outcome
+                counts[f"{outcome.status}/{outcome.reason}"] += 1
+            if len(rows) < page:
+                return dict(sorted(counts.items()))
+            start = "(" + rows[-1][0]
 
     def ensure_group(self, group: str) -> None:
         """Create a consumer group at the stream's start (idempotent)."""
@@ -84,7 +104,7 @@ class ResultsStream:
                 self.stream, group, consumer, min_idle_ms, start_id=cursor, count=count
             )
             claimed += [_entry(i, fields) for i, fields in reply[1] if i is not None]
-            cursor = _text(reply[0])
+            cursor = reply[0]
             if cursor == "0-0":
                 return claimed
 
@@ -93,10 +113,5 @@ class ResultsStream:
             self._redis.xack(self.stream, group, *entry_ids)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _entry(entry_id: bytes | str, fields: dict[bytes | str, bytes | str]) -> StreamEntry:
-    raw = {_text(k): _text(v) for k, v in fields.items()}
-    return StreamEntry(_text(entry_id), Outcome.model_validate_json(raw["outcome"]))
+def _entry(entry_id: str, fields: dict[str, str]) -> StreamEntry:
+    return StreamEntry(entry_id, Outcome.model_validate_json(fields["outcome"]))

@@ -13,9 +13,11 @@ from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, REDIS_SOCKET_TIMEOU
 
 def redis_client(url: str, *, socket_timeout: float = REDIS_SOCKET_TIMEOUT_S) -> redis.Redis:
     """A pooled client with connect and read timeouts; raise ``socket_timeout`` for
-    blocking reads (XREAD BLOCK) that legitimately wait longer."""
+    blocking reads (XREAD BLOCK) that legitimately wait longer. Replies are ``str``
+    (``decode_responses``): every key and value confrec writes is UTF-8 text."""
     return redis.Redis.from_url(
         url,
+        decode_responses=True,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         socket_timeout=socket_timeout,
         health_check_interval=30,

@@ -1,4 +1,4 @@
-"""The total time bound of one HTTP attempt (tasks/deadline.py), on a real loopback socket."""
+"""The total time bound of one HTTP attempt (DeadlineTransport), on a real loopback socket."""
 
 from __future__ import annotations
 
