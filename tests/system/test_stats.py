@@ -13,7 +13,7 @@ import pytest
 
 from confrec.config import keys
 from confrec.config.settings import Settings
-from confrec.tasks.job import TASK_NAME, Outcome, RecordStartJob
+from confrec.tasks.job import TASK_NAME, Outcome, Reason, RecordStartJob, Status
 from confrec.tasks.producer import Producer
 from confrec.worker.localstack import free_port, wait_until
 from confrec.worker.stats import Stats, collect
@@ -113,13 +113,14 @@ def test_jobs_are_in_flight_while_running_then_counted_by_status_and_reason(
 def test_counts_span_many_pages_exactly(system: System) -> None:
     """More entries than three XRANGE pages: none counted twice, none skipped."""
     env = private_env()
-    entries = [("succeeded", "ok")] * 2345 + [("failed", "rejected")] * 1000
+    entries: list[tuple[Status, Reason]] = [("succeeded", "ok")] * 2345
+    entries += [("failed", "rejected")] * 1000
     with system.client.pipeline(transaction=False) as pipe:
         for i, (status, reason) in enumerate(entries):
-            outcome = {"job_id": f"j{i}", "status": status, "reason": reason}
-            pipe.xadd(
-                env["CONFREC_RESULTS_STREAM"], {"outcome": json.dumps(outcome), "status": status}
+            outcome = Outcome(
+                job_id=f"j{i}", conference_id="c", command_id=None, status=status, reason=reason
             )
+            pipe.xadd(env["CONFREC_RESULTS_STREAM"], {"outcome": outcome.to_json()})
         pipe.execute()
     shown = stats_json(system, env)
     assert shown["outcomes"] == {"failed/rejected": 1000, "succeeded/ok": 2345}
