@@ -16,6 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Telnyx ignores a repeated command_id for the same conference for this long (its docs).
 TELNYX_DEDUPE_WINDOW_S = 60.0
+
+#: What every entry point of a worker says when it has no key to call Telnyx with.
+MISSING_API_KEY = "TELNYX_API_KEY is not set; the worker needs it to call Telnyx"
+
 #: Slack between the longest a job can run and the moment Redis may redeliver it.
 VISIBILITY_MARGIN_S = 5.0
 #: How often workers sweep for jobs whose worker died (kombu's default is ~100 s, which

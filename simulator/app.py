@@ -13,7 +13,7 @@ at once on one thread.  Per request, in this order:
 6. ``missing-`` -> 404, ``ended-`` -> 422 90019;
 7. de-dupe by ``command_id`` and 200 ``{"data": {"result": "ok"}}``.
 
-The outcome is decided on arrival, then the reply waits ``latency_ms`` plus
+The answer is decided on arrival, then the reply waits ``latency_ms`` plus
 any ``slow-MS-`` delay.  Introspection lives under ``/_sim/`` (see
 :mod:`confrec.simulator.introspect`); serving is in :mod:`confrec.simulator.server`.  Bearer
 tokens are never logged or echoed.
@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from confrec.simulator import errors
-from confrec.simulator.faults import Outcome
+from confrec.simulator.faults import Answer
 from confrec.simulator.introspect import add_introspection_routes, json_errors_middleware
 from confrec.simulator.state import DROPPED_STATUS, SimState
 from confrec.simulator.validation import parse_body, validate_body
@@ -141,14 +141,14 @@ def _decide(
         return _too_many(limit, reset_in)
     ok_headers = {} if limit is None else _rate_headers(limit, remaining, reset_in)
 
-    outcome = sim.conference(conference_id).plan.outcome_for(sim.next_fault_attempt(conference_id))
-    if outcome is Outcome.DROP:
+    answer = sim.conference(conference_id).plan.answer_for(sim.next_fault_attempt(conference_id))
+    if answer is Answer.DROP:
         return Reply(DROPPED_STATUS, drop=True)
-    if outcome is Outcome.FLAKY:
+    if answer is Answer.FLAKY:
         return Reply(503, errors.errors_body(errors.service_unavailable()), {"Retry-After": "1"})
-    if outcome is Outcome.RATELIMITED:
+    if answer is Answer.RATELIMITED:
         return _too_many(limit or 1, reset_in)
-    if outcome is Outcome.TIMEOUT408:
+    if answer is Answer.TIMEOUT408:
         return Reply(408, errors.errors_body(errors.request_timeout()))
 
     if obj is None:
@@ -158,15 +158,15 @@ def _decide(
     if problems:
         return Reply(422, errors.errors_body(*problems), ok_headers)
 
-    if outcome is Outcome.MISSING:
+    if answer is Answer.MISSING:
         return Reply(404, errors.errors_body(errors.conference_not_found()), ok_headers)
-    if outcome is Outcome.ENDED:
+    if answer is Answer.ENDED:
         return Reply(422, errors.errors_body(errors.conference_ended()), ok_headers)
 
     command_id = obj.get("command_id")
     sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now)
     return Reply(
-        200, {"data": {"result": "ok"}}, ok_headers, undecodable=outcome is Outcome.UNDECODABLE
+        200, {"data": {"result": "ok"}}, ok_headers, undecodable=answer is Answer.UNDECODABLE
     )
 
 

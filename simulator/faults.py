@@ -47,10 +47,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["CountedFault", "FaultPlan", "Outcome", "parse_faults"]
+__all__ = ["Answer", "CountedFault", "FaultPlan", "parse_faults"]
 
 
-class Outcome(StrEnum):
+class Answer(StrEnum):
     """What the simulator does with one request before normal processing."""
 
     NORMAL = "normal"
@@ -63,16 +63,16 @@ class Outcome(StrEnum):
     ENDED = "ended"  # 422 90019
 
 
-_COUNTED: dict[str, Outcome] = {
-    "flaky": Outcome.FLAKY,
-    "ratelimited": Outcome.RATELIMITED,
-    "timeout408": Outcome.TIMEOUT408,
-    "drop": Outcome.DROP,
-    "undecodable": Outcome.UNDECODABLE,
+_COUNTED: dict[str, Answer] = {
+    "flaky": Answer.FLAKY,
+    "ratelimited": Answer.RATELIMITED,
+    "timeout408": Answer.TIMEOUT408,
+    "drop": Answer.DROP,
+    "undecodable": Answer.UNDECODABLE,
 }
-_TERMINAL: dict[str, Outcome] = {
-    "missing": Outcome.MISSING,
-    "ended": Outcome.ENDED,
+_TERMINAL: dict[str, Answer] = {
+    "missing": Answer.MISSING,
+    "ended": Answer.ENDED,
 }
 # Keep directive numbers sane so a typo cannot make the simulator sleep for days.
 _MAX_NUMBER = 10_000_000
@@ -80,9 +80,9 @@ _MAX_NUMBER = 10_000_000
 
 @dataclass(frozen=True, slots=True)
 class CountedFault:
-    """``count`` consecutive requests answered with ``outcome``."""
+    """``count`` consecutive requests answered with ``answer``."""
 
-    outcome: Outcome
+    answer: Answer
     count: int
 
 
@@ -92,10 +92,10 @@ class FaultPlan:
 
     slow_ms: float = 0.0
     script: tuple[CountedFault, ...] = ()
-    terminal: Outcome | None = None
+    terminal: Answer | None = None
 
-    def outcome_for(self, attempt: int) -> Outcome:
-        """Outcome for the ``attempt``-th (1-based) counted request.
+    def answer_for(self, attempt: int) -> Answer:
+        """Answer for the ``attempt``-th (1-based) counted request.
 
         Counted faults are consumed in order; once they are used up the
         terminal directive (if any) applies, else the request is normal.
@@ -103,9 +103,9 @@ class FaultPlan:
         remaining = attempt
         for fault in self.script:
             if remaining <= fault.count:
-                return fault.outcome
+                return fault.answer
             remaining -= fault.count
-        return self.terminal or Outcome.NORMAL
+        return self.terminal or Answer.NORMAL
 
 
 NO_FAULTS = FaultPlan()

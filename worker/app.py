@@ -8,12 +8,14 @@ Task events are on so Flower sees every job.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
 from confrec.config.settings import (
+    MISSING_API_KEY,
     REDIS_CONNECT_TIMEOUT_S,
     REDIS_SOCKET_TIMEOUT_S,
     RESTORE_INTERVAL_S,
@@ -23,6 +25,7 @@ from confrec.config.settings import (
 )
 from confrec.tasks.job import TASK_NAME
 from confrec.worker import redaction
+from confrec.worker.exitcodes import ExitCode
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,8 @@ def _check_settings(**_: Any) -> None:
     """``celery -A confrec.worker.app worker`` gets the same checks as ``confrec worker``."""
     settings = get_settings()
     if settings.telnyx_api_key is None:
-        raise SystemExit("error: TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
+        print(f"error: {MISSING_API_KEY}", file=sys.stderr)
+        raise SystemExit(ExitCode.INVALID)
     # Per-request and per-task lines carry no secrets, but at fleet scale they are noise
     # and CPU: confrec logs one line per outcome instead (confrec.tasks.record_start).
     for chatty in ("httpx", "celery.app.trace", "celery.worker.strategy"):

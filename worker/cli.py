@@ -20,7 +20,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from confrec.config.settings import Settings
+from confrec.config.settings import MISSING_API_KEY, Settings
 from confrec.tasks.job import RecordStartJob
 from confrec.worker.exitcodes import ExitCode
 
@@ -70,7 +70,7 @@ def worker(ctx: typer.Context) -> None:
     """Start a worker; any further options go to ``celery worker`` (e.g. --concurrency 8)."""
     settings = load_settings()
     if settings.telnyx_api_key is None:
-        fail("TELNYX_API_KEY is not set; the worker needs it to call Telnyx")
+        fail(MISSING_API_KEY)
     from confrec.worker.app import create_app
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.

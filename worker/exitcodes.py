@@ -1,4 +1,8 @@
-"""Exit codes of every ``confrec`` command, in one place: scripts branch on them."""
+"""Exit codes of every ``confrec`` command, in one place: scripts branch on them.
+
+``confrec worker`` and ``confrec flower`` exit with Celery's or Flower's own code once
+they run; before that (a bad configuration) with ``INVALID``, as every command does.
+"""
 
 from __future__ import annotations
 

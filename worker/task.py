@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from confrec.config.settings import Settings, get_settings
+from confrec.config.settings import MISSING_API_KEY, Settings, get_settings
 from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
 from confrec.tasks.ledger import JobLedger
 from confrec.tasks.policy import FaultPolicy, RetryPolicy
@@ -36,7 +36,7 @@ class ProcessParts:
 def build_parts(settings: Settings) -> ProcessParts:
     """The parts of a worker process, from its settings (needs TELNYX_API_KEY)."""
     if settings.telnyx_api_key is None:
-        raise RuntimeError("TELNYX_API_KEY is not set: the worker needs it to call Telnyx")
+        raise RuntimeError(MISSING_API_KEY)
     client = state_client(settings)
     ledger = JobLedger(
         client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from confrec.simulator import create_app
 from confrec.simulator.app import conference_id_from_path
-from confrec.simulator.faults import CountedFault, FaultPlan, Outcome, parse_faults
+from confrec.simulator.faults import Answer, CountedFault, FaultPlan, parse_faults
 from confrec.simulator.server import start_site
 from confrec.simulator.state import SimState
 
@@ -101,20 +101,20 @@ def test_parse_faults() -> None:
     assert parse_faults("conf-123") == FaultPlan()
     for normal in ("missing", "flaky-x", "flaky-3", "FLAKY-1-x", "slow-abc-x", "flaky-٣-x"):
         assert parse_faults(normal) == FaultPlan(), normal
-    assert parse_faults("missing-x").terminal is Outcome.MISSING
-    assert parse_faults("ended-x").terminal is Outcome.ENDED
+    assert parse_faults("missing-x").terminal is Answer.MISSING
+    assert parse_faults("ended-x").terminal is Answer.ENDED
     assert parse_faults("slow-250-x") == FaultPlan(slow_ms=250.0)
     plan = parse_faults("slow-5-flaky-2-ratelimited-1-drop-1-timeout408-1-missing-x")
     assert plan.slow_ms == 5.0
     assert plan.script == (
-        CountedFault(Outcome.FLAKY, 2),
-        CountedFault(Outcome.RATELIMITED, 1),
-        CountedFault(Outcome.DROP, 1),
-        CountedFault(Outcome.TIMEOUT408, 1),
+        CountedFault(Answer.FLAKY, 2),
+        CountedFault(Answer.RATELIMITED, 1),
+        CountedFault(Answer.DROP, 1),
+        CountedFault(Answer.TIMEOUT408, 1),
     )
-    outcomes = [plan.outcome_for(n) for n in range(1, 8)]
-    assert outcomes[:4] == [Outcome.FLAKY, Outcome.FLAKY, Outcome.RATELIMITED, Outcome.DROP]
-    assert outcomes[4:] == [Outcome.TIMEOUT408, Outcome.MISSING, Outcome.MISSING]
+    answers = [plan.answer_for(n) for n in range(1, 8)]
+    assert answers[:4] == [Answer.FLAKY, Answer.FLAKY, Answer.RATELIMITED, Answer.DROP]
+    assert answers[4:] == [Answer.TIMEOUT408, Answer.MISSING, Answer.MISSING]
 
 
 def test_conference_id_from_path() -> None:
