@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,10 +182,12 @@ def start_worker(
     *,
     wait: bool = True,
     mingle: bool = False,
+    command: Sequence[str] = CONFREC,
 ) -> ManagedProcess:
     """``confrec worker`` as a process; waits for Celery's "ready" line in its log
-    unless ``wait`` is False. Mingle and gossip are off unless asked for (faster start)."""
-    argv = [*CONFREC, "worker", "--hostname", f"{name}@%h"]
+    unless ``wait`` is False. Mingle and gossip are off unless asked for (faster start).
+    ``command`` is how to run ``confrec`` (another install's console script, say)."""
+    argv = [*command, "worker", "--hostname", f"{name}@%h"]
     argv += [] if mingle else ["--without-mingle", "--without-gossip"]
     proc = spawn(name, argv + (extra_args or []), workdir, env)
     if not wait:
