@@ -6,7 +6,7 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -81,7 +81,7 @@ def test_enqueue_prints_ids_and_the_job_succeeds(system: System) -> None:
     assert (outcome.status, outcome.command_id) == ("succeeded", "cmd-fixed-1")
 
 
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -149,7 +149,7 @@ def test_bulk_batch_key_fixes_command_ids(
     assert kwargs[0]["command_id"] == kwargs[1]["command_id"]
 
 
-def queued_kwargs(message: str) -> dict[str, object]:
+def queued_kwargs(message: str | bytes) -> dict[str, object]:
     """The task kwargs of a raw kombu message as it sits in the Redis list."""
     envelope = json.loads(message)
     args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
@@ -320,6 +320,7 @@ def crashed_consumer_reads(system: System, group: str, count: int) -> list[str]:
     system.stream().ensure_group(group)
     stream = system.settings.results_stream
     reply = system.client.xreadgroup(group, "crashed", {stream: ">"}, count=count)
+    assert isinstance(reply, list)  # [[stream, [(entry_id, fields), ...]]]
     return [entry_id for entry_id, _ in reply[0][1]]
 
 

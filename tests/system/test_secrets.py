@@ -7,12 +7,18 @@ import pickle
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import kombu
 import redis
 
 from confrec.worker.localstack import start_redis
 from tests.conftest import API_KEY, System, unique
+
+
+def raw(value: bytes | str) -> bytes:
+    """A reply of a client without ``decode_responses``: bytes (redis-py types it bytes | str)."""
+    return value if isinstance(value, bytes) else value.encode()
 
 
 def every_redis_byte(client: redis.Redis) -> bytes:
@@ -25,17 +31,25 @@ def every_redis_byte(client: redis.Redis) -> bytes:
         )
         for key in node.scan_iter(count=1000):
             chunks.append(key)
-            kind = node.type(key).decode()
+            kind = raw(node.type(key)).decode()
             if kind == "string":
-                chunks.append(node.get(key) or b"")
+                chunks.append(raw(node.get(key) or b""))
             elif kind == "hash":
-                chunks.extend(k + v for k, v in node.hgetall(key).items())
+                chunks.extend(raw(k) + raw(v) for k, v in node.hgetall(key).items())
             elif kind == "list":
-                chunks.extend(node.lrange(key, 0, -1))
+                chunks.extend(raw(v) for v in node.lrange(key, 0, -1))
             elif kind in ("set", "zset"):
-                chunks.extend(node.smembers(key) if kind == "set" else node.zrange(key, 0, -1))
+                members = (
+                    node.smembers(key)
+                    if kind == "set"
+                    # no WITHSCORES: the reply is the members alone
+                    else cast("list[bytes | str]", node.zrange(key, 0, -1))
+                )
+                chunks.extend(raw(m) for m in members)
             elif kind == "stream":
-                chunks.extend(str(entry).encode() for entry in node.xrange(key))
+                entries = node.xrange(key)
+                assert entries is not None
+                chunks.extend(str(entry).encode() for entry in entries)
     return b"\n".join(chunks)
 
 

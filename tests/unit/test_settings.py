@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from pydantic import ValidationError
 
 from confrec.config.settings import Settings
+
+
+class Timeouts(TypedDict, total=False):
+    """The timeout fields a test overrides, typed as ``Settings`` declares them."""
+
+    visibility_timeout: float
+    retry_deadline: float
+    http_timeout: float
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +86,7 @@ def test_rate_knobs_must_be_positive(monkeypatch: pytest.MonkeyPatch, env: str, 
         {"http_timeout": 30.0, "visibility_timeout": 45.0},
     ],
 )
-def test_visibility_timeout_must_exceed_longest_job(overrides: dict[str, float]) -> None:
+def test_visibility_timeout_must_exceed_longest_job(overrides: Timeouts) -> None:
     with pytest.raises(ValidationError) as info:
         Settings(**overrides)
     assert "CONFREC_VISIBILITY_TIMEOUT" in str(info.value)
@@ -105,7 +113,8 @@ def test_safe_broker_url_masks_password() -> None:
 
 
 def test_api_key_not_in_repr() -> None:
-    settings = Settings(telnyx_api_key="KEYsecret")
+    key: Any = "KEYsecret"  # a plain str, as from the env: the validator wraps it in SecretStr
+    settings = Settings(telnyx_api_key=key)
     assert "KEYsecret" not in repr(settings)
     assert "KEYsecret" not in str(settings)
     assert settings.telnyx_api_key is not None
