@@ -6,7 +6,7 @@ deliveries made and when the last one went out (so it knows whether Telnyx still
 de-duplicates its command_id), and whether the same command already succeeded for
 another job. ``publish`` sets the done-marker and appends the outcome in one step, so a
 job can never publish twice. The attempts themselves are recorded by the FleetThrottle,
-in the same step that lets them go out.
+in the same step that lets them go out. ``record`` reads it all back for status queries.
 """
 
 from __future__ import annotations
@@ -33,16 +33,33 @@ return {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
 
 # KEYS: done-marker, stream, command marker. ARGV: job id, ttl, maxlen, outcome json,
 # status, "1" if the command succeeded (remembered so a re-run cannot send it again).
+# The done-marker holds the outcome's entry id, so the outcome can be read back.
 _PUBLISH = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
-  return false
-end
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
   'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5])
+redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 end
 return id
+"""
+
+# KEYS: done-marker, job state, stream. Reads only.
+# {deliveries, attempts, outcome entry id or '', outcome json or ''}.
+_READ = """
+local id = redis.call('GET', KEYS[1]) or ''
+local s = redis.call('HMGET', KEYS[2], 'deliveries', 'attempts')
+local json = ''
+if id ~= '' then
+  local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
+  if entry then
+    for i = 1, #entry[2], 2 do
+      if entry[2][i] == 'outcome' then json = entry[2][i + 1] end
+    end
+  end
+end
+return {s[1] or '0', s[2] or '0', id, json}
 """
 
 # KEYS: done-marker, job state. ARGV: ttl. false when the job already has its outcome;
@@ -77,7 +94,23 @@ class Delivery:
     """The job that already started a recording with this command_id, if any."""
 
 
+@dataclass(frozen=True)
+class JobRecord:
+    """What the ledger holds of a job: for ``confrec status`` and the HTTP service."""
+
+    deliveries: int
+    """Deliveries a worker has started; 0 while the job waits in the queue (or is unknown)."""
+    attempts: int
+    """HTTP attempts sent to Telnyx so far."""
+    finished: bool
+    """The job has its outcome (published once; see ``publish``)."""
+    outcome: Outcome | None
+    """That outcome, unless the stream has since been trimmed past it."""
+
+
 class JobLedger:
+    """One job's state in Redis; ``client`` decodes replies (``decode_responses=True``)."""
+
     def __init__(
         self, client: redis.Redis, stream: str, *, maxlen: int = 1_000_000, ttl_s: int = 604800
     ) -> None:
@@ -87,6 +120,7 @@ class JobLedger:
         self._begin = client.register_script(_BEGIN)
         self._publish = client.register_script(_PUBLISH)
         self._fault = client.register_script(_FAULT)
+        self._read = client.register_script(_READ)
 
     def begin(self, job_id: str, conference_id: str, command_id: str) -> Delivery | None:
         """Count this delivery and read what came before; None if the job is done."""
@@ -138,3 +172,14 @@ class JobLedger:
             ],
         )
         return str(entry_id) if entry_id else None
+
+    def record(self, job_id: str) -> JobRecord:
+        """Where the job stands, in one atomic read (changes nothing)."""
+        reply: Any = self._read(keys=[keys.job_done(job_id), keys.job_state(job_id), self.stream])
+        deliveries, attempts, entry_id, outcome = reply
+        return JobRecord(
+            deliveries=int(deliveries),
+            attempts=int(attempts),
+            finished=bool(entry_id),
+            outcome=Outcome.model_validate_json(outcome) if outcome else None,
+        )
