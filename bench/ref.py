@@ -5,7 +5,8 @@
 run side by side with the working tree, alternating, against the same redis-server and
 simulator: the Producer (validated jobs → queue, in a subprocess per tree) and the
 workers (a burst through 2 workers x 16 threads). Both trees must offer the same
-``Producer(app, queue).enqueue_many`` and ``confrec worker``.
+``Producer(app, queue).enqueue_many`` and ``confrec worker``, under the ``confrec``
+package (5679cce or later: an older tree is refused).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def unpack(ref: str, into: Path) -> Path:
     target = into / f"ref-{ref}"
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
+    if not (target / "confrec").is_dir():
+        # Its workers (``-m confrec.worker.cli``) and producer (bench's ``confrec.`` imports)
+        # would import this tree's confrec: this tree against itself, not against ``ref``.
+        raise RuntimeError(f"{ref} predates the confrec package (5679cce); pick a later ref")
     return target
 
 
