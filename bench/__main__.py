@@ -26,12 +26,9 @@ from bench.profiling import pyspy_available
 from bench.ref import compare_ref
 from bench.rss import rss_growth
 from bench.table import build_rows, render
-from bench.variants import QUICK_VARIANTS, VARIANTS, Variant, compare_variants
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The worker-side prototypes measured together in the end-to-end phases.
-ALL_PROTOS = ["no-events", "quiet-logs"]
-PHASES = ["enqueue", "e2e", "rss", "pools", "variants"]  # "ref": only with --compare-ref
+PHASES = ["enqueue", "e2e", "rss", "pools"]  # "ref": only with --compare-ref
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,6 @@ class Plan:
     rss_every: int
     pool_jobs: int
     pool_budget_s: float
-    variant_jobs: int
-    variant_rounds: int
-    variants: list[Variant]
     ref_enqueue_jobs: int = 10_000
     ref_e2e_jobs: int = 1500
     ref_rounds: int = 2
@@ -62,8 +56,8 @@ FULL = Plan(
     parallel_jobs=100_000,
     profile_jobs=10_000,
     e2e={
-        20: E2EPlan(jobs=5000, profile_seconds=8, check_prototypes=200, proto_patches=ALL_PROTOS),
-        100: E2EPlan(jobs=5000, proto_patches=ALL_PROTOS),
+        20: E2EPlan(jobs=5000, profile_seconds=8),
+        100: E2EPlan(jobs=5000),
     },
     rss_target=100_000,
     rss_checkpoints=[10_000, 50_000, 100_000],
@@ -71,9 +65,6 @@ FULL = Plan(
     rss_every=5000,
     pool_jobs=1200,
     pool_budget_s=15,
-    variant_jobs=800,
-    variant_rounds=2,
-    variants=VARIANTS,
 )
 QUICK = Plan(
     enqueue_sizes=[1000, 2000],
@@ -88,9 +79,6 @@ QUICK = Plan(
             paced_seconds=2,
             paced_min=50,
             profile_seconds=2,
-            check_prototypes=20,
-            proto_patches=ALL_PROTOS,
-            proto_jobs=150,
         )
     },
     rss_target=1000,
@@ -99,9 +87,6 @@ QUICK = Plan(
     rss_every=250,
     pool_jobs=150,
     pool_budget_s=2.5,
-    variant_jobs=150,
-    variant_rounds=1,
-    variants=QUICK_VARIANTS,
     ref_enqueue_jobs=1000,
     ref_e2e_jobs=150,
     ref_rounds=1,
@@ -144,9 +129,6 @@ def _phases(
             rig, plan.rss_target, plan.rss_checkpoints, plan.rss_budget_s, plan.rss_every
         ),
         "pools": lambda: compare_pools(rig, plan.pool_jobs, 20, plan.pool_budget_s),
-        "variants": lambda: compare_variants(
-            rig, plan.variant_jobs, 20, plan.variants, plan.variant_rounds
-        ),
         "ref": lambda: compare_ref(
             rig, ref or "", plan.ref_enqueue_jobs, plan.ref_e2e_jobs, plan.ref_rounds
         ),

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench import jobs
-from bench.fastpath import PROTOTYPES
 from bench.proc_stats import CpuMeter
 from bench.procs import Rig
 from bench.profiling import start_pyspy, summarize_pyspy
@@ -36,9 +35,6 @@ class E2EPlan:
     paced_min: int = 200
     paced_max: int = 3000
     profile_seconds: int = 0  # py-spy a worker during an extra burst (0: skip)
-    check_prototypes: int = 0  # enqueue this many jobs per producer prototype (0: skip)
-    proto_patches: list[str] = field(default_factory=list)  # a burst with patched workers
-    proto_jobs: int = 3000
 
 
 def burst(
@@ -150,26 +146,8 @@ def reset_simulator(sim: ManagedProcess) -> None:
     httpx.post(f"{sim.extra['root']}/_sim/reset", timeout=10)
 
 
-def prototype_messages(rig: Rig, count: int) -> dict[str, str]:
-    """Real workers run what each producer prototype enqueued: outcomes per prototype."""
-    client = rig.client()
-    found: dict[str, str] = {}
-    for name, enqueue_many in PROTOTYPES.items():
-        after = _last_id(client)
-        rows = jobs.rows(f"proto-{name}", count)
-        enqueue_many(jobs.producer(rig.url), jobs.validated(rows), batch=name, keep=False)
-        outcomes = jobs.read_outcomes(client, count, 60, after=after)
-        good = [
-            o
-            for o in outcomes
-            if o["status"] == "succeeded" and o.get("batch") == name and o.get("enqueued_at")
-        ]
-        found[name] = f"{len(good)}/{count} succeeded"
-    return found
-
-
 def end_to_end(rig: Rig, latency_ms: float, plan: E2EPlan, logdir: Path) -> dict[str, Any]:
-    """raw httpx, shipped workers (burst, paced, extras), patched workers, raw httpx."""
+    """raw httpx, then 2 workers (burst, paced, profiled burst), then raw httpx again."""
     tag = f"e2e{latency_ms:g}"
     rig.flush()
     result: dict[str, Any] = {"latency_ms": latency_ms, "workers": "2 x threads 16"}
@@ -177,31 +155,19 @@ def end_to_end(rig: Rig, latency_ms: float, plan: E2EPlan, logdir: Path) -> dict
         sim = rig.simulator(stack, latency_ms)
         raw_before = _raw(sim, plan.raw_jobs, f"{tag}-raw1")
         reset_simulator(sim)
-        with ExitStack() as shipped:
-            workers = rig.workers(shipped, sim, [f"{tag}-a", f"{tag}-b"])
+        with ExitStack() as worker_stack:
+            workers = rig.workers(worker_stack, sim, [f"{tag}-a", f"{tag}-b"])
             result["confrec"] = burst(rig, workers, sim, plan.jobs, f"{tag}-burst")
             rate = float(result["confrec"].get("rate", 0.0))
             if rate > 0:
                 result["paced"] = _paced(rig, rate, latency_ms, plan, f"{tag}-pace")
-            if plan.check_prototypes:
-                result["prototype_messages"] = prototype_messages(rig, plan.check_prototypes)
             if plan.profile_seconds:
                 result["worker_profile"] = _profiled_burst(rig, workers, sim, plan, logdir, tag)
-        if plan.proto_patches:
-            rig.flush()
-            reset_simulator(sim)
-            with ExitStack() as patched:
-                names = [f"{tag}-pa", f"{tag}-pb"]
-                workers = rig.workers(patched, sim, names, patches=plan.proto_patches)
-                proto = burst(rig, workers, sim, plan.proto_jobs, f"{tag}-proto")
-            result["confrec_proto"] = proto | {"patches": plan.proto_patches}
         reset_simulator(sim)
         raw_after = _raw(sim, plan.raw_jobs, f"{tag}-raw2")
     raw_mean = (raw_before["rate"] + raw_after["rate"]) / 2
     result["raw_httpx"] = {"before": raw_before, "after": raw_after, "rate": round(raw_mean, 1)}
     result["ratio_to_raw"] = round(rate / raw_mean, 3) if raw_mean else 0.0
-    if "confrec_proto" in result and raw_mean:
-        result["proto_ratio_to_raw"] = round(result["confrec_proto"]["rate"] / raw_mean, 3)
     return result
 
 

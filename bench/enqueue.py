@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import time
-from contextlib import nullcontext
+from contextlib import redirect_stdout
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ import redis
 from rich.console import Console
 
 from bench import jobs
-from bench.fastpath import patched
 from confrec.config.settings import Settings
 from confrec.worker.bulk import validate_file
 from confrec.worker.bulkrun import run_bulk
@@ -36,14 +35,8 @@ def _check_queued(client: redis.Redis, expected: int) -> None:
         raise RuntimeError(f"expected {expected} messages in the queue, found {queued}")
 
 
-def api_rate(url: str, count: int, tag: str, prototype: str | None = None) -> dict[str, Any]:
-    """Producer.enqueue_many over ``count`` jobs validated from dicts inside the timing
-    (with ``prototype``, that bench/fastpath.py body monkeypatched in)."""
-    with patched(prototype) if prototype else nullcontext():
-        return _api_rate(url, count, tag)
-
-
-def _api_rate(url: str, count: int, tag: str) -> dict[str, Any]:
+def api_rate(url: str, count: int, tag: str) -> dict[str, Any]:
+    """Producer.enqueue_many over ``count`` jobs validated from dicts inside the timing."""
     client = redis.Redis.from_url(url)
     client.delete(jobs.QUEUE)
     producer = jobs.producer(url)
@@ -57,16 +50,9 @@ def _api_rate(url: str, count: int, tag: str) -> dict[str, Any]:
     return {"jobs": count, "seconds": round(elapsed, 3), "rate": round(count / elapsed)}
 
 
-def bulk_rate(
-    url: str, count: int, workdir: Path, tag: str, prototype: str | None = None
-) -> dict[str, Any]:
+def bulk_rate(url: str, count: int, workdir: Path, tag: str) -> dict[str, Any]:
     """``run_bulk`` (no --wait) on a generated JSONL file: both passes are timed; the
     validating pass alone is timed separately to show its share."""
-    with patched(prototype) if prototype else nullcontext():
-        return _bulk_rate(url, count, workdir, tag)
-
-
-def _bulk_rate(url: str, count: int, workdir: Path, tag: str) -> dict[str, Any]:
     client = redis.Redis.from_url(url)
     client.delete(jobs.QUEUE)
     path = jobs.write_jsonl(workdir / f"bulk-{tag}.jsonl", tag, count)
@@ -75,7 +61,8 @@ def _bulk_rate(url: str, count: int, workdir: Path, tag: str) -> dict[str, Any]:
     validate_file(path)
     validate_only = time.perf_counter() - start
     start = time.perf_counter()
-    code = run_bulk(path, Settings(broker_url=url), out=quiet, err=quiet).code
+    with redirect_stdout(io.StringIO()):  # run_bulk prints the batch line with print()
+        code = run_bulk(path, Settings(broker_url=url), out=quiet, err=quiet).code
     elapsed = time.perf_counter() - start
     if code != ExitCode.OK:
         raise RuntimeError(f"run_bulk exited {code}")
@@ -106,21 +93,8 @@ def redis_benchmark(port: int, count: int, pipeline: int) -> dict[str, Any]:
     return {"requests": count, "pipeline": pipeline, "rate": round(float(found[-1]))}
 
 
-def _child(
-    url: str,
-    tag: str,
-    start: int,
-    count: int,
-    barrier: Barrier,
-    results: Any,
-    prototype: str | None,
-) -> None:
-    """One of the parallel producers: prepare, wait for the others, enqueue, report."""
-    with patched(prototype) if prototype else nullcontext():
-        _produce(url, tag, start, count, barrier, results)
-
-
 def _produce(url: str, tag: str, start: int, count: int, barrier: Barrier, results: Any) -> None:
+    """One of the parallel producers: prepare, wait for the others, enqueue, report."""
     producer = jobs.producer(url)
     producer.enqueue_many(jobs.validated(jobs.rows(f"{tag}-warm{start}", 1)))
     data = jobs.rows(tag, count, start)
@@ -130,9 +104,7 @@ def _produce(url: str, tag: str, start: int, count: int, barrier: Barrier, resul
     results.put((began, time.time()))
 
 
-def parallel_rate(
-    url: str, count: int, processes: int, tag: str, prototype: str | None = None
-) -> dict[str, Any]:
+def parallel_rate(url: str, count: int, processes: int, tag: str) -> dict[str, Any]:
     """``processes`` producer processes each enqueue count/processes jobs at the same time;
     the rate is all jobs over first start → last finish."""
     client = redis.Redis.from_url(url)
@@ -142,7 +114,7 @@ def parallel_rate(
     results = ctx.Queue()
     share = count // processes
     children = [
-        ctx.Process(target=_child, args=(url, tag, n * share, share, barrier, results, prototype))
+        ctx.Process(target=_produce, args=(url, tag, n * share, share, barrier, results))
         for n in range(processes)
     ]
     for child in children:

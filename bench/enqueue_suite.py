@@ -6,18 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import enqueue
-from bench.fastpath import same_messages
 from bench.procs import Rig
 from bench.profiling import profile_enqueue
-
-# (result key, producer prototype or None for the shipped Producer, api or bulk path,
-#  largest size it runs at: the prototypes' 100k runs are left out where 10k says enough)
-VARIANTS = [
-    ("api", None, "api", 10**9),
-    ("bulk", None, "bulk", 10**9),
-    ("api_raw_lpush_proto", "raw_lpush", "api", 10_000),
-    ("bulk_raw_lpush_proto", "raw_lpush", "bulk", 10**9),
-]
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -35,21 +25,17 @@ def enqueue_phase(
     profile_jobs: int,
     workdir: Path,
 ) -> dict[str, Any]:
-    """Each size: every variant in turn, interleaved so drift on the shared machine hits
-    them alike; sizes up to 10,000 get ``rounds_small`` rounds and report the median."""
+    """Each size: the API (Producer.enqueue_many) and a bulk file (run_bulk) in turn,
+    interleaved so drift on the shared machine hits them alike; sizes up to 10,000 get
+    ``rounds_small`` rounds and report the median."""
     rig.flush()
     out: dict[str, Any] = {"sizes": {}}
     for size in sizes:
-        chosen = [v for v in VARIANTS if size <= v[3]]
-        runs: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _, _ in chosen}
+        runs: dict[str, list[dict[str, Any]]] = {"api": [], "bulk": []}
         for _ in range(rounds_small if size <= 10_000 else 1):
-            for key, proto, kind, _ in chosen:
-                tag = f"q{size}"
-                runs[key].append(
-                    enqueue.api_rate(rig.url, size, tag, proto)
-                    if kind == "api"
-                    else enqueue.bulk_rate(rig.url, size, workdir, tag, proto)
-                )
+            tag = f"q{size}"
+            runs["api"].append(enqueue.api_rate(rig.url, size, tag))
+            runs["bulk"].append(enqueue.bulk_rate(rig.url, size, workdir, tag))
         out["sizes"][str(size)] = {key: _median(found) for key, found in runs.items()}
     big = max(sizes)
     out["redis_benchmark"] = {
@@ -61,13 +47,9 @@ def enqueue_phase(
     out["parallel"] = {
         "1 process": single or enqueue.api_rate(rig.url, parallel_jobs, "par1"),
         "2 processes": enqueue.parallel_rate(rig.url, parallel_jobs, 2, "par2"),
-        "2 processes, raw_lpush (proto)": enqueue.parallel_rate(
-            rig.url, parallel_jobs, 2, "par2p", "raw_lpush"
-        ),
     }
     one = out["parallel"]["1 process"]["rate"]
     out["parallel"]["speedup"] = round(out["parallel"]["2 processes"]["rate"] / one, 2)
-    out["prototype_messages_identical"] = same_messages(rig.url)
     out["profile"] = profile_enqueue(rig.url, profile_jobs)
     rig.flush()
     return out

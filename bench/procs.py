@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -31,11 +30,8 @@ from confrec.worker.localstack import (
 
 API_KEY = "KEYbench-simulator-only"
 REPO = Path(__file__).resolve().parent.parent
-#: A worker entry that applies bench-only monkeypatches first (see bench/patched_worker.py).
-PATCHED = [sys.executable, "-m", "bench.patched_worker"]
 _TICK = os.sysconf("SC_CLK_TCK")
-#: A warm shutdown takes ~1.5 s here; a worker still up after this is killed (a hung
-#: gevent worker as shipped never finishes its warm shutdown).
+#: A warm shutdown takes ~1.5 s here; a worker still up after this is killed.
 STOP_TIMEOUT_S = 8.0
 
 
@@ -89,7 +85,7 @@ class Rig:
             "CONFREC_BROKER_URL": self.url,
             "TELNYX_API_KEY": API_KEY,
             "TELNYX_BASE_URL": sim.extra["base_url"],
-            # bench.patched_worker runs from the workdir: the repo must be importable
+            # workers run from the workdir: confrec (this tree's) must stay importable
             "PYTHONPATH": os.pathsep.join([*paths, str(REPO)]),
         }
 
@@ -99,23 +95,17 @@ class Rig:
         sim: ManagedProcess,
         names: Iterable[str],
         extra_args: list[str] | None = None,
-        patches: list[str] | None = None,
-        stop_timeout: float = STOP_TIMEOUT_S,
         source: Path | None = None,
-        env: dict[str, str] | None = None,
     ) -> list[ManagedProcess]:
         """Start workers in parallel and wait (bounded) for each one's "ready." line.
 
-        Without ``patches`` this is exactly ``confrec worker`` as localstack starts it;
-        with them, bench.patched_worker applies those prototypes first."""
-        entry = [*PATCHED, ",".join(patches)] if patches else CONFREC
+        Each is ``confrec worker`` exactly as localstack starts it (``CONFREC``)."""
         procs: list[ManagedProcess] = []
-        stack.callback(_stop_all, procs, stop_timeout)
+        stack.callback(_stop_all, procs, STOP_TIMEOUT_S)
         for name in names:
-            argv = [*entry, "worker", "--hostname", f"{name}@%h"]
+            argv = [*CONFREC, "worker", "--hostname", f"{name}@%h"]
             argv += ["--without-mingle", "--without-gossip", *(extra_args or [])]
-            worker_env = {**self.worker_env(sim, source), **(env or {})}
-            procs.append(spawn(name, argv, self.workdir, worker_env))
+            procs.append(spawn(name, argv, self.workdir, self.worker_env(sim, source)))
         for proc in procs:
             wait_until(_ready(proc), 60, f"worker {proc.name} (log {proc.log_path})")
             if not proc.alive():

@@ -23,21 +23,19 @@ def _enqueue_rows(e: dict[str, Any]) -> list[Row]:
     for size, r in e["sizes"].items():
         n = f"{int(size):,}"
         api, bulk = r["api"]["rate"], r["bulk"]["rate"]
-        rows.append((f"enqueue API {n} jobs", f"{api:,}/s", "≥ 10,000/s", _rate_vs(api, 1e4)))
+        rows.append(
+            (f"enqueue API {n} jobs", f"{api:,}/s", "≥ 10,000/s", _rate_vs(api, ENQUEUE_TARGET))
+        )
         share = r["bulk"]["validate_pass_seconds"] / r["bulk"]["seconds"]
         rows.append(
-            (f"enqueue bulk file {n} jobs", f"{bulk:,}/s", "≥ 10,000/s", _rate_vs(bulk, 1e4))
+            (
+                f"enqueue bulk file {n} jobs",
+                f"{bulk:,}/s",
+                "≥ 10,000/s",
+                _rate_vs(bulk, ENQUEUE_TARGET),
+            )
         )
         rows.append(("  bulk: validating pass share", f"{share:.0%}", "", ""))
-        for key, label in (
-            ("api_raw_lpush_proto", "PROTO raw_lpush API"),
-            ("bulk_raw_lpush_proto", "PROTO raw_lpush bulk"),
-        ):
-            if key not in r:
-                continue
-            base = api if key.startswith("api") else bulk
-            rate = r[key]["rate"]
-            rows.append((f"  {label} {n}", f"{rate:,}/s", "", f"{rate / base:.2f}x shipped"))
     for key, rb in e["redis_benchmark"].items():
         value = f"{rb['rate']:,}/s" if "rate" in rb else rb.get("error", "?")
         rows.append((f"redis-benchmark lpush -{key}", value, "(server ceiling)", ""))
@@ -48,16 +46,7 @@ def _enqueue_rows(e: dict[str, Any]) -> list[Row]:
             f"enqueue API, 2 processes, {two['jobs']:,} jobs",
             f"{two['rate']:,}/s",
             "≥ 10,000/s",
-            _rate_vs(two["rate"], 1e4) + f", {par['speedup']}x 1 process",
-        )
-    )
-    proto = par["2 processes, raw_lpush (proto)"]
-    rows.append(
-        (
-            f"  PROTO raw_lpush, 2 processes, {proto['jobs']:,} jobs",
-            f"{proto['rate']:,}/s",
-            "≥ 10,000/s",
-            _rate_vs(proto["rate"], 1e4),
+            _rate_vs(two["rate"], ENQUEUE_TARGET) + f", {par['speedup']}x 1 process",
         )
     )
     return rows
@@ -114,18 +103,6 @@ def _e2e_rows(e: dict[str, Any]) -> list[Row]:
             f"others' share {c.get('cpu_seconds', {}).get('others_share', 0):.0%}",
         ),
     ]
-    proto = e.get("confrec_proto")
-    if proto:
-        ratio = e["proto_ratio_to_raw"]
-        rows.append(
-            (
-                f"e2e {lat}: PROTO workers ({'+'.join(proto['patches'])}) / raw",
-                f"{ratio:.2f}",
-                "≥ 0.80",
-                f"{proto['rate']:,}/s, CPU {proto.get('worker_cpu_ms_per_job')} ms/job, "
-                f"{ratio / max(e['ratio_to_raw'], 1e-9):.2f}x shipped",
-            )
-        )
     p = e.get("paced")
     if p:
         p99 = p["overhead_p99_ms"]
@@ -158,37 +135,23 @@ def _rss_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _runs_rows(title: str, runs: dict[str, Any], extra: str) -> list[Row]:
+def _pool_rows(section: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
-    for label, run in runs.items():
+    for label, run in section["runs"].items():
         if run.get("error"):
-            note = f"{run['error']}: hangs" if run.get("outcomes") == 0 else run["error"]
-            rows.append((f"{title}: {label}", f"{run.get('rate', 0)}/s", "", note))
+            rows.append((f"pool: {label}", f"{run.get('rate', 0)}/s", "", run["error"]))
             continue
         note = (
-            (f"ran as {run['banner']}, " if "banner" in run else "")
-            + f"CPU {run.get('worker_cpu_ms_per_job')} ms/job, "
-            f"{run.get('redis_commands_per_job')} Redis cmds/job"
+            f"ran as {run['banner']}, CPU {run.get('worker_cpu_ms_per_job')} ms/job, "
+            f"{run.get('redis_commands_per_job')} Redis cmds/job, "
+            f"RSS {run['rss_mib']} MiB, PSS {run.get('pss_mib')} MiB"
         )
-        if extra in run:
-            note += f", RSS {run[extra]} MiB, PSS {run.get('pss_mib')} MiB"
-        if "ratio_to_baseline" in run:
-            rounds = " / ".join(f"{r:g}" for r in run["rates"])
-            note = f"{run['ratio_to_baseline']:.2f}x shipped (rounds {rounds}), " + note
         if run.get("failed_acks_logged"):
             note += f", {run['failed_acks_logged']} failed acks logged"
         if run.get("complete") is False:
             note += f", only {run['outcomes']:,} done in budget"
-        rows.append((f"{title}: {label}", f"{run.get('rate', 0):,}/s", "", note))
+        rows.append((f"pool: {label}", f"{run.get('rate', 0):,}/s", "", note))
     return rows
-
-
-def _pool_rows(section: dict[str, Any]) -> list[Row]:
-    return _runs_rows("pool", section["runs"], "rss_mib")
-
-
-def _variant_rows(section: dict[str, Any]) -> list[Row]:
-    return _runs_rows("worker", section["runs"], "-")
 
 
 SECTIONS = [
@@ -197,7 +160,6 @@ SECTIONS = [
     ("e2e_100", _e2e_rows),
     ("rss", _rss_rows),
     ("pools", _pool_rows),
-    ("variants", _variant_rows),
     ("ref", _ref_rows),
 ]
 
