@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from confrec.tasks.job import RecordStartJob, derived_command_id
+import sys
+from collections.abc import Callable
+
+from confrec.tasks.job import TASK_NAME, RecordStartJob, derived_command_id
+from confrec.worker.localstack import start_worker
 from tests.conftest import System, unique
 
 
@@ -111,3 +115,23 @@ def test_send_task_without_command_id_gets_one_derived_from_the_job_id(system: S
     assert outcome.status == "succeeded"
     assert outcome.command_id == expected
     assert [r["command_id"] for r in system.sim_requests(conference)] == [expected]
+
+
+def test_a_plain_celery_worker_runs_the_task_by_its_name(
+    isolated: Callable[..., System],
+) -> None:
+    """``celery -A confrec.worker.app worker``: the app, its transport and its task resolve
+    by their documented names without confrec's CLI; a job sent by name is done once."""
+    system = isolated()
+    conference = unique("celery-a-")
+    sent = system.app.send_task(TASK_NAME, kwargs={"conference_id": conference, "format": "mp3"})
+    celery = [sys.executable, "-m", "celery", "-A", "confrec.worker.app"]
+    options = ["--pool", "threads", "--loglevel", "INFO"]  # INFO: its "ready." line
+    worker = start_worker(system.workdir, "celery-a", system.env, options, command=celery)
+    try:
+        (outcome,) = system.outcomes([str(sent.id)], timeout=60)[str(sent.id)]
+    finally:
+        worker.stop()
+    assert (outcome.status, outcome.reason) == ("succeeded", "ok")
+    assert "ReliableTransport" in worker.log()
+    assert len(system.sim_requests(conference)) == 1
