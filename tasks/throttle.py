@@ -113,6 +113,7 @@ class FleetThrottle:
     ) -> None:
         self.rate = rate
         self.burst = burst or (max(1, math.ceil(rate)) if rate else None)
+        self._limit = ["" if rate is None else repr(rate), str(self.burst or 0)]  # the Lua's ARGV
         self._take = client.register_script(_TAKE)
         self._pause = client.register_script(_PAUSE)
         self._peek = client.register_script(_PEEK)
@@ -122,11 +123,9 @@ class FleetThrottle:
         """Wait for permission to send an attempt of ``job_id`` and record it; False if
         permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
         never outlives its retry deadline here."""
-        rate = "" if self.rate is None else repr(self.rate)
         job_keys = [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)]
         while True:
-            args = [rate, str(self.burst or 0), repr(time.time())]
-            wait_ms = int(self._take(keys=job_keys, args=args))
+            wait_ms = int(self._take(keys=job_keys, args=[*self._limit, repr(time.time())]))
             if wait_ms <= 0:
                 return True
             if deadline is not None and time.monotonic() + wait_ms / 1000 > deadline:
@@ -139,10 +138,7 @@ class FleetThrottle:
 
     def state(self) -> ThrottleState:
         """The bucket and the pause as every worker sees them now (changes nothing)."""
-        rate = "" if self.rate is None else repr(self.rate)
-        reply: Any = self._peek(
-            keys=[keys.RATE_BUCKET, keys.FLEET_PAUSE], args=[rate, str(self.burst or 0)]
-        )
+        reply: Any = self._peek(keys=[keys.RATE_BUCKET, keys.FLEET_PAUSE], args=self._limit)
         pause = int(reply[0])
         tokens = round(float(reply[1]), 3) if len(reply) > 1 else None
         return ThrottleState(
