@@ -12,7 +12,8 @@ PREFIX = "confrec"
 
 
 def job_done(job_id: str) -> str:
-    """Set, atomically with the outcome's XADD, once a job's outcome is published."""
+    """The outcome's stream entry id, set atomically with its XADD once a job's outcome is
+    published (so the outcome can be read back)."""
     return f"{PREFIX}:done:{job_id}"
 
 
