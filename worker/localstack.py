@@ -192,11 +192,15 @@ def start_worker(
     proc = spawn(name, argv + (extra_args or []), workdir, env)
     if not wait:
         return proc
-    wait_until(
-        lambda: "ready." in proc.log() or not proc.alive(),
-        30,
-        f"worker {name} (log {proc.log_path})",
-    )
+    try:
+        wait_until(
+            lambda: "ready." in proc.log() or not proc.alive(),
+            30,
+            f"worker {name} (log {proc.log_path})",
+        )
+    except StartError:
+        proc.stop()  # a worker that never became ready is not left running
+        raise
     if not proc.alive():
         raise StartError(f"worker {name} exited: {proc.log()[-2000:]}")
     return proc
