@@ -1,4 +1,4 @@
-# The confrec image: one image for every role (worker, flower, simulator, CLI); the role is
+# The confrec image: one image for every role (worker, serve, flower, simulator, CLI); the role is
 # the command, as in docker-compose.yml.
 FROM python:3.11-slim
 
@@ -8,11 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Metadata first, then the package: confrec/ links to the four top-level folders.
+# Metadata first, then the package: confrec/ links to the five top-level folders.
 COPY pyproject.toml README.md ./
 COPY confrec ./confrec
 COPY config ./config
 COPY tasks ./tasks
+COPY service ./service
 COPY worker ./worker
 COPY simulator ./simulator
 RUN pip install . \

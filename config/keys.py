@@ -27,8 +27,27 @@ def command_succeeded(conference_id: str, command_id: str) -> str:
 
     Hashed because conference ids may hold any character and be long.
     """
-    digest = hashlib.sha256(f"{conference_id}\x00{command_id}".encode()).hexdigest()[:32]
-    return f"{PREFIX}:cmd:{digest}"
+    return f"{PREFIX}:cmd:{_digest(conference_id + chr(0) + command_id)}"
+
+
+def conference_job(conference_id: str) -> str:
+    """The job most recently started on this conference id, "job_id command_id": how a
+    ``conference.recording.saved`` webhook finds its job. Hashed like ``command_succeeded``."""
+    return f"{PREFIX}:conf:{_digest(conference_id)}"
+
+
+def job_recordings(job_id: str) -> str:
+    """List of the ``conference.recording.saved`` events (``data`` JSON) matched to a job."""
+    return f"{PREFIX}:recordings:{job_id}"
+
+
+def webhook_seen(event_id: str) -> str:
+    """Set once per webhook ``data.id``: Telnyx may deliver an event more than once."""
+    return f"{PREFIX}:webhook:{_digest(event_id)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 RATE_BUCKET = f"{PREFIX}:ratelimit:bucket"

@@ -73,10 +73,18 @@ class Settings(BaseSettings):
     """Deliveries of one job that may raise before it is published failed."""
     done_ttl: int = Field(default=7 * 24 * 3600, gt=0)
 
+    api_tokens: SecretStr | None = None
+    """Bearer tokens ``confrec serve`` accepts on /v1/*, comma-separated."""
+    telnyx_public_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("TELNYX_PUBLIC_KEY", "telnyx_public_key")
+    )
+    """The Telnyx account's Ed25519 public key (base64), for webhook signatures."""
+    recordings_stream: str = "confrec:recordings"
+
     pool: str = "threads"
     concurrency: int = Field(default=16, ge=1)
 
-    @field_validator("telnyx_api_key", mode="before")
+    @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -101,6 +109,12 @@ class Settings(BaseSettings):
                 "rediss:// (outcomes, the ledger and the rate limit live in Redis)"
             )
         return self
+
+    @property
+    def api_token_list(self) -> list[str]:
+        """The accepted bearer tokens; blanks between commas are ignored."""
+        raw = self.api_tokens.get_secret_value() if self.api_tokens else ""
+        return [token.strip() for token in raw.split(",") if token.strip()]
 
     @property
     def broker_is_redis(self) -> bool:

@@ -12,23 +12,41 @@ in the same step that lets them go out. ``record`` reads it all back for status 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
 from confrec.config import keys
-from confrec.tasks.job import Outcome
+from confrec.tasks.job import Outcome, RecordStartJob
 
-# KEYS: done-marker, job state, command marker. ARGV: now, ttl.
-# false when the job already has its outcome; else what earlier deliveries left.
+# KEYS: done-marker, job state, command marker, conference index.
+# ARGV: now, ttl, job id, conference id, command id.
+# false when the job already has its outcome; else what earlier deliveries left. The
+# first delivery makes this job the one a recording of its conference is matched to.
 _BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 redis.call('HSETNX', KEYS[2], 'first_seen_at', ARGV[1])
+redis.call('HSETNX', KEYS[2], 'conference_id', ARGV[4])
+redis.call('HSETNX', KEYS[2], 'command_id', ARGV[5])
 local n = redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
 local s = redis.call('HMGET', KEYS[2], 'first_seen_at', 'attempts', 'last_attempt_at')
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+if n == 1 then redis.call('SET', KEYS[4], ARGV[3] .. ' ' .. ARGV[5], 'EX', ARGV[2]) end
 return {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
+"""
+
+# KEYS: the job state of each job enqueued. ARGV: ttl, enqueued_at, then per job its
+# conference id and command id. Written before the messages go out, so a job's status is
+# "queued" from the moment its producer returns.
+_ENQUEUED = """
+for i, key in ipairs(KEYS) do
+  redis.call('HSET', key, 'enqueued_at', ARGV[2],
+    'conference_id', ARGV[1 + 2 * i], 'command_id', ARGV[2 + 2 * i])
+  redis.call('EXPIRE', key, ARGV[1])
+end
+return #KEYS
 """
 
 # KEYS: done-marker, stream, command marker. ARGV: job id, ttl, maxlen, outcome json,
@@ -45,11 +63,13 @@ end
 return id
 """
 
-# KEYS: done-marker, job state, stream. Reads only.
-# {deliveries, attempts, outcome entry id or '', outcome json or ''}.
+# KEYS: done-marker, job state, stream. Reads only. {known, deliveries, attempts,
+# conference id, command id, enqueued_at, outcome entry id or '', outcome json or ''}.
 _READ = """
 local id = redis.call('GET', KEYS[1]) or ''
-local s = redis.call('HMGET', KEYS[2], 'deliveries', 'attempts')
+local s = redis.call('HMGET', KEYS[2], 'deliveries', 'attempts', 'conference_id',
+  'command_id', 'enqueued_at')
+local known = (id ~= '' or redis.call('EXISTS', KEYS[2]) == 1) and '1' or '0'
 local json = ''
 if id ~= '' then
   local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
@@ -59,7 +79,7 @@ if id ~= '' then
     end
   end
 end
-return {s[1] or '0', s[2] or '0', id, json}
+return {known, s[1] or '0', s[2] or '0', s[3] or '', s[4] or '', s[5] or '', id, json}
 """
 
 # KEYS: done-marker, job state. ARGV: ttl. false when the job already has its outcome;
@@ -94,18 +114,31 @@ class Delivery:
     """The job that already started a recording with this command_id, if any."""
 
 
+JobState = Literal["queued", "running", "finished"]
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """What the ledger holds of a job: for ``confrec status`` and the HTTP service."""
 
+    conference_id: str | None
+    command_id: str | None
+    enqueued_at: str | None
+    """Set by confrec's producer; None for a job another service sent with send_task."""
     deliveries: int
-    """Deliveries a worker has started; 0 while the job waits in the queue (or is unknown)."""
+    """Deliveries a worker has started; 0 while the job waits in the queue."""
     attempts: int
     """HTTP attempts sent to Telnyx so far."""
     finished: bool
     """The job has its outcome (published once; see ``publish``)."""
     outcome: Outcome | None
     """That outcome, unless the stream has since been trimmed past it."""
+
+    @property
+    def state(self) -> JobState:
+        if self.finished:
+            return "finished"
+        return "running" if self.deliveries else "queued"
 
 
 class JobLedger:
@@ -121,6 +154,16 @@ class JobLedger:
         self._publish = client.register_script(_PUBLISH)
         self._fault = client.register_script(_FAULT)
         self._read = client.register_script(_READ)
+        self._enqueued = client.register_script(_ENQUEUED)
+
+    def enqueued(self, jobs: Sequence[tuple[str, RecordStartJob]], enqueued_at: str) -> None:
+        """Record jobs (job id, job with its command_id) as queued, in one round trip."""
+        if not jobs:
+            return
+        args: list[str | int] = [self._ttl_s, enqueued_at]
+        for _, job in jobs:
+            args += [job.conference_id, job.command_id or ""]
+        self._enqueued(keys=[keys.job_state(job_id) for job_id, _ in jobs], args=args)
 
     def begin(self, job_id: str, conference_id: str, command_id: str) -> Delivery | None:
         """Count this delivery and read what came before; None if the job is done."""
@@ -129,8 +172,9 @@ class JobLedger:
                 keys.job_done(job_id),
                 keys.job_state(job_id),
                 keys.command_succeeded(conference_id, command_id),
+                keys.conference_job(conference_id),
             ],
-            args=[repr(time.time()), self._ttl_s],
+            args=[repr(time.time()), self._ttl_s, job_id, conference_id, command_id],
         )
         if not reply:
             return None
@@ -173,11 +217,18 @@ class JobLedger:
         )
         return str(entry_id) if entry_id else None
 
-    def record(self, job_id: str) -> JobRecord:
-        """Where the job stands, in one atomic read (changes nothing)."""
+    def record(self, job_id: str) -> JobRecord | None:
+        """Where the job stands, in one atomic read (changes nothing); None if unknown."""
         reply: Any = self._read(keys=[keys.job_done(job_id), keys.job_state(job_id), self.stream])
-        deliveries, attempts, entry_id, outcome = reply
+        known, deliveries, attempts, conference_id, command_id, enqueued_at, entry_id, outcome = (
+            reply
+        )
+        if known != "1":
+            return None
         return JobRecord(
+            conference_id=conference_id or None,
+            command_id=command_id or None,
+            enqueued_at=enqueued_at or None,
             deliveries=int(deliveries),
             attempts=int(attempts),
             finished=bool(entry_id),

@@ -1,7 +1,8 @@
 """Enqueue record-start jobs: one, or many from an iterable, over one reused connection.
 
 A job's command_id is fixed here, before the message exists, so every attempt and every
-redelivery of it sends the same one.
+redelivery of it sends the same one. With a ledger, each chunk of jobs is recorded as
+queued before its messages go out, so a job's status is known the moment it is enqueued.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from confrec.tasks.job import (
     new_command_id,
     utc_now,
 )
+from confrec.tasks.ledger import JobLedger
 
 
 @dataclass(frozen=True)
 class Enqueued:
     job_id: str
     command_id: str
+    conference_id: str
 
 
 class EnqueueError(RuntimeError):
@@ -62,9 +65,12 @@ class Producer:
     every message, and each chunk goes to Redis as one pipelined round trip.
     """
 
-    def __init__(self, app: Celery, queue: str, *, chunk_size: int = 500) -> None:
+    def __init__(
+        self, app: Celery, queue: str, *, ledger: JobLedger | None = None, chunk_size: int = 500
+    ) -> None:
         self.app = app
         self.queue = queue
+        self.ledger = ledger
         self.chunk_size = chunk_size
         self._origin = anon_nodename()
 
@@ -94,14 +100,20 @@ class Producer:
                 # The first message declares the queue; the rest skip that step.
                 declare: list[Any] = [self.app.amqp.queues[self.queue]]
                 for chunk in _chunks(jobs, self.chunk_size):
+                    fixed = [(str(uuid.uuid4()), fix_command_id(job, batch_key)) for job in chunk]
+                    enqueued_at = utc_now()
+                    if self.ledger is not None:
+                        self.ledger.enqueued(fixed, enqueued_at)
+                    headers = {HEADER_ENQUEUED_AT: enqueued_at, **extra_headers}
                     with producer.batch(max_size=len(chunk) + 1):
-                        for job in chunk:
-                            fixed = fix_command_id(job, batch_key)
-                            job_id = str(uuid.uuid4())
-                            self._publish(producer, job_id, fixed, extra_headers, declare)
+                        for job_id, job in fixed:
+                            self._publish(producer, job_id, job, headers, declare)
                             declare = []
-                            if keep:
-                                sent.append(Enqueued(job_id, fixed.command_id or ""))
+                    if keep:
+                        sent += [
+                            Enqueued(job_id, job.command_id or "", job.conference_id)
+                            for job_id, job in fixed
+                        ]
                     count += len(chunk)
                     if on_sent is not None:
                         on_sent(count)
@@ -130,7 +142,7 @@ class Producer:
             argsrepr="()",
             kwargsrepr=repr(kwargs),  # what Flower shows; the job holds no secrets
         )
-        headers = {**message.headers, HEADER_ENQUEUED_AT: utc_now(), **extra_headers}
+        headers = {**message.headers, **extra_headers}
         producer.publish(
             message.body,
             exchange="",

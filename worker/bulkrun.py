@@ -19,10 +19,10 @@ from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
 from confrec.tasks.producer import EnqueueError, Producer
 from confrec.tasks.streams import ResultsStream
-from confrec.worker.app import create_app
 from confrec.worker.bulk import iter_jobs, validate_file
 from confrec.worker.clients import state_client
 from confrec.worker.exitcodes import ExitCode
+from confrec.worker.producing import create_producer
 from confrec.worker.report import Tally, default_wait_timeout, summary_table, wait_for_batch
 
 
@@ -92,7 +92,7 @@ def run_bulk(
 
     batch = str(uuid.uuid4())
     stream = ResultsStream(state_client(settings), settings.results_stream)
-    producer = Producer(create_app(settings), settings.queue)
+    producer = create_producer(settings)
     try:
         start = stream.last_id()
         _enqueue(producer, path, checked.valid, batch, batch_key, err)

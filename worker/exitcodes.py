@@ -18,4 +18,6 @@ class ExitCode(IntEnum):
     BROKER = 3
     """The broker or Redis failed; the message says how many jobs went out before it."""
     TIMED_OUT = 4
-    """``bulk --wait`` (and the demo): the wait ended with outcomes missing."""
+    """``bulk --wait`` (and the demo): the wait ended with outcomes (or recordings) missing."""
+    UNKNOWN_JOB = 5
+    """``status``: neither the ledger nor the results stream knows the job id."""

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
+from confrec.tasks.status import JobStatus
 from confrec.tasks.streams import ResultsStream
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
@@ -117,3 +118,23 @@ def outcome_line(outcome: Outcome, as_json: bool) -> str:
         f"{outcome.finished_at}  {outcome.status:<9} {outcome.reason:<17} http={http} "
         f"attempts={outcome.attempts}  {outcome.conference_id!r}  {errors}"
     ).rstrip()
+
+
+def status_lines(status: JobStatus) -> list[str]:
+    """``confrec status``: one fact per line, "name  value", greppable."""
+    lines = [
+        f"job_id         {status.job_id}",
+        f"conference_id  {status.conference_id!r}",
+        f"command_id     {status.command_id}",
+        f"state          {status.state}",
+    ]
+    if status.outcome is not None:
+        lines.append(f"outcome        {outcome_line(status.outcome, as_json=False)}")
+    for event in status.recordings:
+        payload = event.get("payload") or {}
+        urls = payload.get("recording_urls") or {}
+        url = urls.get(payload.get("format")) or next(iter(urls.values()), "")
+        lines.append(f"recording      {payload.get('recording_id')} {payload.get('format')} {url}")
+    if not status.recordings:
+        lines.append("recordings     none saved yet")
+    return lines

@@ -16,13 +16,13 @@ from celery import Task, shared_task
 
 from confrec.config.settings import MISSING_API_KEY, Settings, get_settings
 from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
-from confrec.tasks.ledger import JobLedger
 from confrec.tasks.policy import FaultPolicy, RetryPolicy
 from confrec.tasks.record_start import RecordStartHandler
 from confrec.tasks.redelivery import FaultHandler, requeue_after
 from confrec.tasks.telnyx import TelnyxClient
 from confrec.tasks.throttle import FleetThrottle
 from confrec.worker.clients import state_client
+from confrec.worker.producing import create_ledger
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,7 @@ def build_parts(settings: Settings) -> ProcessParts:
     if settings.telnyx_api_key is None:
         raise RuntimeError(MISSING_API_KEY)
     client = state_client(settings)
-    ledger = JobLedger(
-        client, settings.results_stream, maxlen=settings.results_maxlen, ttl_s=settings.done_ttl
-    )
+    ledger = create_ledger(settings, client)
     handler = RecordStartHandler(
         telnyx=TelnyxClient(
             settings.telnyx_base_url,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from confrec.tasks.job import Outcome
+from confrec.config import keys
+from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.ledger import JobLedger, JobRecord
 from confrec.worker.clients import redis_client
 from confrec.worker.localstack import ManagedProcess
@@ -15,18 +16,48 @@ def test_record_follows_a_job_from_queued_to_its_outcome(redis_proc: ManagedProc
     stream = f"ledger-{uuid.uuid4().hex[:8]}"
     ledger = JobLedger(client, stream, ttl_s=60)
     job_id = uuid.uuid4().hex
-    assert ledger.record(job_id) == JobRecord(0, 0, finished=False, outcome=None)
+    assert ledger.record(job_id) is None
 
-    assert ledger.begin(job_id, "conf-1", "cmd-1") is not None
-    assert ledger.record(job_id) == JobRecord(1, 0, finished=False, outcome=None)
+    job = RecordStartJob(conference_id="conf 1/é", format="wav", command_id="cmd-1")
+    ledger.enqueued([(job_id, job)], "2026-12-01T00:00:00+00:00")
+    queued = ledger.record(job_id)
+    assert queued == JobRecord(
+        "conf 1/é", "cmd-1", "2026-12-01T00:00:00+00:00", 0, 0, finished=False, outcome=None
+    )
+    assert queued.state == "queued"
+
+    assert ledger.begin(job_id, "conf 1/é", "cmd-1") is not None
+    running = ledger.record(job_id)
+    assert running is not None and running.deliveries == 1 and running.state == "running"
+    # The first delivery makes this job the one its conference's recordings belong to.
+    assert client.get(keys.conference_job("conf 1/é")) == f"{job_id} cmd-1"
 
     outcome = Outcome(
-        job_id=job_id, conference_id="conf-1", command_id="cmd-1", status="succeeded",
+        job_id=job_id, conference_id="conf 1/é", command_id="cmd-1", status="succeeded",
         reason="ok", http_status=200, attempts=1,
     )  # fmt: skip
     assert ledger.publish(outcome) is not None
     assert ledger.publish(outcome) is None  # once per job
-    assert ledger.record(job_id) == JobRecord(1, 0, finished=True, outcome=outcome)
+    finished = ledger.record(job_id)
+    assert finished is not None and finished.state == "finished"
+    assert finished.outcome == outcome
 
     client.delete(stream)  # trimmed away: still finished, the outcome no longer readable
-    assert ledger.record(job_id) == JobRecord(1, 0, finished=True, outcome=None)
+    trimmed = ledger.record(job_id)
+    assert trimmed is not None and trimmed.finished and trimmed.outcome is None
+
+
+def test_a_job_sent_by_another_service_is_known_from_its_first_delivery(
+    redis_proc: ManagedProcess,
+) -> None:
+    ledger = JobLedger(redis_client(redis_proc.extra["url"]), "s", ttl_s=60)
+    job_id = uuid.uuid4().hex
+    assert ledger.record(job_id) is None  # send_task wrote nothing of ours
+    assert ledger.begin(job_id, "conf-2", "cmd-2") is not None
+    record = ledger.record(job_id)
+    assert record is not None
+    assert (record.conference_id, record.command_id, record.enqueued_at) == (
+        "conf-2",
+        "cmd-2",
+        None,
+    )

@@ -8,14 +8,15 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "tasks", "worker", "simulator")
-#: What each package may import of confrec: runtime → domain → names, and the
+PACKAGES = ("config", "tasks", "service", "worker", "simulator")
+#: What each package may import of confrec: runtime → service → domain → names, and the
 #: simulator (Telnyx's side) on its own; only the CLI starts it.
 MAY_IMPORT = {
     "config": {"config"},
     "tasks": {"config", "tasks"},
+    "service": {"config", "tasks", "service"},
     "simulator": {"simulator"},
-    "worker": {"config", "tasks", "worker", "simulator"},
+    "worker": {"config", "tasks", "service", "worker", "simulator"},
 }
 
 

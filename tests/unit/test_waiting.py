@@ -26,6 +26,7 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "INVALID": 2,
         "BROKER": 3,
         "TIMED_OUT": 4,
+        "UNKNOWN_JOB": 5,
     }
 
 

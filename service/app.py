@@ -1,0 +1,66 @@
+"""The ASGI app of ``confrec serve``: its routes, error shape, health and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from confrec.service.errors import install_handlers
+from confrec.service.jobs import jobs_router
+from confrec.service.parts import ServiceParts
+from confrec.service.webhooks import webhooks_router
+
+__all__ = ["ServiceParts", "create_service"]
+
+
+def create_service(parts: ServiceParts) -> FastAPI:
+    app = FastAPI(
+        title="confrec",
+        summary="Start Telnyx conference recordings at scale: enqueue, follow, get webhooks.",
+        version="1",
+        docs_url=None,  # the UI loads scripts from a CDN; /openapi.json is the document
+        redoc_url=None,
+    )
+    install_handlers(app)
+    app.include_router(jobs_router(parts))
+    app.include_router(webhooks_router(parts))
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        parts.metrics.requests.labels(route, str(response.status_code)).inc()
+        parts.metrics.duration.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", tags=["operations"], summary="200 when the broker and Redis answer")
+    async def healthz() -> JSONResponse:
+        results = {name: await run_in_threadpool(_probe, c) for name, c in parts.checks.items()}
+        healthy = all(result == "ok" for result in results.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": results},
+            status_code=200 if healthy else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus text format")
+    async def metrics() -> Response:
+        return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _probe(check: Callable[[], object]) -> str:
+    """ "ok", or the failure's type: its text may hold a URL with a password."""
+    try:
+        check()
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}"
+    return "ok"

@@ -1,0 +1,171 @@
+"""``/v1/jobs``: enqueue one job or a bulk, and read a job's status.
+
+All-or-nothing: a request is parsed and every job validated before the first one is
+enqueued, so any error (400, 413, 422) leaves nothing in the queue. Enqueueing goes
+through the same ``Producer`` and ledger as the CLI, so the nothing-lost guarantee and
+``confrec status`` cover jobs from here exactly as they cover ``confrec bulk``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from confrec.service import schemas
+from confrec.service.bodies import parse_json, parse_object, read_body
+from confrec.service.errors import (
+    ApiError,
+    ErrorDict,
+    error,
+    pointer,
+    unavailable,
+    validation_errors,
+)
+from confrec.service.parts import ServiceParts
+from confrec.tasks.job import RecordStartJob
+from confrec.tasks.producer import Enqueued, EnqueueError
+from confrec.tasks.status import job_status
+
+MAX_BULK_JOBS = 10_000
+#: Room for a job with every field at its longest, escaped; the bulk limit scales with it.
+MAX_JOB_BYTES = 16 * 1024
+MAX_BULK_BYTES = MAX_BULK_JOBS * 1024
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.Errors, "description": text}
+    for code, text in {
+        400: "The body is not JSON of the expected shape.",
+        401: "No valid bearer token.",
+        413: "The body is too large.",
+        422: "A job is invalid; source.pointer names its field.",
+        503: "The broker or Redis is unreachable; nothing was enqueued.",
+    }.items()
+}
+_STATUS_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _ERRORS[401],
+    404: {"model": schemas.Errors, "description": "No such job."},
+    503: {"model": schemas.Errors, "description": "Redis is unreachable."},
+}
+
+
+def jobs_router(parts: ServiceParts) -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(parts.tokens)], tags=["jobs"])
+
+    @router.post(
+        "/jobs",
+        status_code=202,
+        summary="Enqueue one record-start job",
+        response_model=schemas.Accepted,
+        responses=_ERRORS,
+        openapi_extra=schemas.request_body(RecordStartJob),
+    )
+    async def enqueue(request: Request) -> JSONResponse:
+        fields = parse_object(await read_body(request, MAX_JOB_BYTES))
+        try:
+            job = RecordStartJob.model_validate(fields)
+        except ValidationError as exc:
+            raise ApiError(422, *validation_errors(exc)) from None
+        sent = await run_in_threadpool(_enqueue, parts, [job], None, None)
+        return JSONResponse(_accepted(sent[0]), status_code=202)
+
+    @router.post(
+        "/jobs/bulk",
+        status_code=202,
+        summary="Enqueue up to 10,000 jobs, all or none",
+        response_model=schemas.BulkAccepted,
+        responses=_ERRORS,
+        openapi_extra=schemas.request_body(list[RecordStartJob]),
+    )
+    async def enqueue_bulk(
+        request: Request,
+        batch_key: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=256,
+                description="Derive missing command_ids from this key and the job, as "
+                "`confrec bulk --batch-key`: re-sending the same bulk starts no second "
+                "recording.",
+            ),
+        ] = None,
+    ) -> JSONResponse:
+        items = parse_json(await read_body(request, MAX_BULK_BYTES))
+        if not isinstance(items, list):
+            raise ApiError(400, error("10015", "Bad request", "the body must be a JSON array", ""))
+        if len(items) > MAX_BULK_JOBS:
+            raise ApiError(
+                413,
+                error("10015", "Request too large", f"at most {MAX_BULK_JOBS} jobs per bulk", ""),
+            )
+        jobs = _validate_all(items)
+        batch = str(uuid.uuid4())
+        sent = await run_in_threadpool(_enqueue, parts, jobs, batch, batch_key)
+        return JSONResponse(
+            {"batch": batch, "jobs": [_accepted(one) for one in sent]}, status_code=202
+        )
+
+    @router.get(
+        "/jobs/{job_id}",
+        summary="A job's state, outcome and saved recordings",
+        response_model=schemas.JobStatus,
+        responses=_STATUS_ERRORS,
+    )
+    async def status(job_id: str) -> JSONResponse:
+        found = await run_in_threadpool(_status, parts, job_id)
+        if found is None:
+            raise ApiError(404, error("10007", "Resource not found", f"no job {job_id}"))
+        return JSONResponse(found)
+
+    return router
+
+
+def _validate_all(items: list[Any]) -> list[RecordStartJob]:
+    jobs: list[RecordStartJob] = []
+    problems: list[ErrorDict] = []
+    if not items:
+        problems.append(error("10015", "Bad request", "the array holds no job", ""))
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            where = pointer(index)
+            problems.append(error("10002", "Invalid parameter", f"{where}: not an object", where))
+            continue
+        try:
+            jobs.append(RecordStartJob.model_validate(item))
+        except ValidationError as exc:
+            problems += validation_errors(exc, index)
+    if problems:
+        raise ApiError(422, *problems)
+    return jobs
+
+
+def _enqueue(
+    parts: ServiceParts, jobs: list[RecordStartJob], batch: str | None, batch_key: str | None
+) -> list[Enqueued]:
+    try:
+        sent = parts.producer.enqueue_many(jobs, batch=batch, batch_key=batch_key)
+    except EnqueueError as exc:
+        parts.metrics.jobs_enqueued.inc(exc.enqueued)
+        detail = f"the broker failed after {exc.enqueued} of {len(jobs)} jobs were enqueued"
+        if batch is not None:
+            detail += "; re-send with the same batch_key to enqueue the rest safely"
+        raise unavailable(detail) from None
+    parts.metrics.jobs_enqueued.inc(len(sent))
+    return sent
+
+
+def _status(parts: ServiceParts, job_id: str) -> dict[str, Any] | None:
+    found = job_status(parts.ledger, parts.recordings, job_id)
+    return None if found is None else found.as_dict()
+
+
+def _accepted(sent: Enqueued) -> dict[str, str]:
+    return {
+        "job_id": sent.job_id,
+        "command_id": sent.command_id,
+        "conference_id": sent.conference_id,
+    }

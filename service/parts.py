@@ -1,0 +1,26 @@
+"""What the service is built from, handed in by the runtime (``confrec.worker.serve``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from confrec.service.auth import BearerTokens
+from confrec.service.metrics import ServiceMetrics
+from confrec.service.signature import WebhookVerifier
+from confrec.tasks.ledger import JobLedger
+from confrec.tasks.producer import Producer
+from confrec.tasks.recordings import RecordingsStore
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    producer: Producer
+    ledger: JobLedger
+    recordings: RecordingsStore
+    tokens: BearerTokens
+    verifier: WebhookVerifier | None
+    """None without TELNYX_PUBLIC_KEY: the webhook endpoint then answers 503."""
+    checks: Mapping[str, Callable[[], object]]
+    """``/healthz``: each raises when its dependency (broker, Redis) does not answer."""
+    metrics: ServiceMetrics

@@ -1,0 +1,59 @@
+"""Response models and request-body schemas, for the OpenAPI document only.
+
+The handlers parse bodies themselves (all-or-nothing validation with JSON pointers, size
+limits before parsing), so FastAPI is told the request schema rather than asked to
+validate it; the responses are declared with these models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter
+
+
+class ErrorSource(BaseModel):
+    pointer: str
+
+
+class Error(BaseModel):
+    code: str
+    title: str
+    detail: str
+    source: ErrorSource | None = None
+
+
+class Errors(BaseModel):
+    errors: list[Error]
+
+
+class Accepted(BaseModel):
+    job_id: str
+    command_id: str
+    conference_id: str
+
+
+class BulkAccepted(BaseModel):
+    batch: str
+    jobs: list[Accepted]
+    """In input order."""
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    conference_id: str | None
+    command_id: str | None
+    state: Literal["queued", "running", "finished"]
+    outcome: dict[str, Any] | None
+    recordings: list[dict[str, Any]]
+    """``conference.recording.saved`` events' ``data`` objects matched to the job."""
+
+
+def request_body(model: Any) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON request body of this type."""
+    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    if defs:  # a list of jobs: inline the one definition it refers to
+        (inner,) = defs.values()
+        schema["items"] = inner
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

@@ -1,0 +1,42 @@
+"""The ledger, the recordings store and the producer, built from the settings the same way
+for every entry point.
+
+``confrec enqueue``, ``confrec bulk``, ``confrec serve`` and the workers all record into
+one ledger: so a job enqueued by any of them is "queued" the moment it is enqueued, and
+the worker, the status command and the HTTP service read the same record of it.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from confrec.config.settings import Settings
+from confrec.tasks.ledger import JobLedger
+from confrec.tasks.producer import Producer
+from confrec.tasks.recordings import RecordingsStore
+from confrec.worker.clients import state_client
+
+
+def create_ledger(settings: Settings, client: redis.Redis | None = None) -> JobLedger:
+    return JobLedger(
+        client or state_client(settings),
+        settings.results_stream,
+        maxlen=settings.results_maxlen,
+        ttl_s=settings.done_ttl,
+    )
+
+
+def create_recordings(settings: Settings, client: redis.Redis | None = None) -> RecordingsStore:
+    return RecordingsStore(
+        client or state_client(settings),
+        settings.recordings_stream,
+        maxlen=settings.results_maxlen,
+        ttl_s=settings.done_ttl,
+    )
+
+
+def create_producer(settings: Settings) -> Producer:
+    """A producer on these settings' broker that records each job in the ledger first."""
+    from confrec.worker.app import create_app  # the Celery app is only built when used
+
+    return Producer(create_app(settings), settings.queue, ledger=create_ledger(settings))
