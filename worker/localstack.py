@@ -1,4 +1,5 @@
-"""Start and stop the local parts — redis-server, the simulator, workers — as real processes.
+"""Start and stop the local parts — redis-server, the simulator, workers, the HTTP service —
+as real processes.
 
 Used by the demo and by the system tests, so both run exactly what a user would run.
 Every start waits for readiness with a deadline; every process is stopped by its owner.
@@ -163,8 +164,35 @@ def start_simulator(
     root = f"http://127.0.0.1:{port}"
     proc.extra["base_url"] = f"{root}/v2"
     proc.extra["root"] = root
-    wait_until(lambda: _healthy(f"{root}/_sim/health"), 15, f"simulator (log {proc.log_path})")
+    _ready_or_stop(proc, lambda: _healthy(f"{root}/_sim/health"), 15, "simulator")
     return proc
+
+
+def start_serve(
+    workdir: Path, env: Mapping[str, str], *, port: int | None = None
+) -> ManagedProcess:
+    """``confrec serve`` on a free port, once ``/healthz`` answers 200; ``extra['root']``
+    is its URL. ``env`` holds its settings (CONFREC_API_TOKENS, the broker, …)."""
+    port = port or free_port()
+    argv = [*CONFREC, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = spawn(f"serve-{port}", argv, workdir, env)
+    root = f"http://127.0.0.1:{port}"
+    proc.extra["root"] = root
+    _ready_or_stop(proc, lambda: _healthy(f"{root}/healthz"), 20, "confrec serve")
+    return proc
+
+
+def _ready_or_stop(
+    proc: ManagedProcess, check: Callable[[], bool], timeout: float, what: str
+) -> None:
+    """Wait for ``check``; a part that exits or never becomes ready is stopped, not left."""
+    try:
+        wait_until(lambda: check() or not proc.alive(), timeout, f"{what} (log {proc.log_path})")
+    except StartError:
+        proc.stop()
+        raise
+    if not proc.alive():
+        raise StartError(f"{what} exited: {proc.log()[-2000:]}")
 
 
 def _healthy(url: str) -> bool:
@@ -190,17 +218,6 @@ def start_worker(
     argv = [*command, "worker", "--hostname", f"{name}@%h"]
     argv += [] if mingle else ["--without-mingle", "--without-gossip"]
     proc = spawn(name, argv + (extra_args or []), workdir, env)
-    if not wait:
-        return proc
-    try:
-        wait_until(
-            lambda: "ready." in proc.log() or not proc.alive(),
-            30,
-            f"worker {name} (log {proc.log_path})",
-        )
-    except StartError:
-        proc.stop()  # a worker that never became ready is not left running
-        raise
-    if not proc.alive():
-        raise StartError(f"worker {name} exited: {proc.log()[-2000:]}")
+    if wait:
+        _ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {name}")
     return proc
