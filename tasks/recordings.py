@@ -14,12 +14,14 @@ still in the stream, without ``job_id``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from confrec.config import keys
+from confrec.tasks.streams import follow_entries, last_entry_id
 
 SAVED = "conference.recording.saved"
 
@@ -104,13 +106,12 @@ class RecordingsStore:
 
     def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): read after it to see only new ones."""
-        newest: Any = self._redis.xrevrange(self.stream, count=1)
-        return str(newest[0][0]) if newest else "0-0"
+        return last_entry_id(self._redis, self.stream)
 
-    def since(self, after: str, *, count: int = 1000) -> list[SavedRecording]:
-        """Up to ``count`` entries newer than ``after``, oldest first."""
-        rows: Any = self._redis.xrange(self.stream, min=f"({after}", max="+", count=count)
-        return [_saved(entry_id, fields) for entry_id, fields in rows]
+    def follow(self, after: str, *, block_ms: int = 1000) -> Iterator[SavedRecording | None]:
+        """Recordings newer than ``after`` as they are stored; ``None`` after each idle block."""
+        for row in follow_entries(self._redis, self.stream, after, block_ms=block_ms):
+            yield None if row is None else _saved(*row)
 
     def _job_of(self, conference_id: object) -> tuple[str | None, str | None]:
         if not isinstance(conference_id, str) or not conference_id:

@@ -1,6 +1,7 @@
 """ResultsStream: reading the Redis Stream of outcomes — by range, following, counting, or
 as a consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
-written by ``confrec.tasks.ledger.JobLedger.publish``, once per job.
+written by ``confrec.tasks.ledger.JobLedger.publish``, once per job. The plain stream reads
+(newest id, follow) serve the recordings stream too.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ class ResultsStream:
 
     def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): read after it to see only new outcomes."""
-        newest: Any = self._redis.xrevrange(self.stream, count=1)
-        return str(newest[0][0]) if newest else "0-0"
+        return last_entry_id(self._redis, self.stream)
 
     def latest(self, count: int) -> list[StreamEntry]:
         """The newest ``count`` outcomes, oldest first."""
@@ -42,15 +42,8 @@ class ResultsStream:
     def follow(self, after: str = "$", *, block_ms: int = 1000) -> Iterator[StreamEntry | None]:
         """Yield outcomes newer than ``after`` as they arrive; ``None`` after each idle block,
         so callers can check their own deadlines and refresh progress."""
-        last = self.last_id() if after == "$" else after
-        while True:
-            reply: Any = self._redis.xread({self.stream: last}, count=500, block=block_ms)
-            if not reply:
-                yield None
-                continue
-            for entry_id, fields in reply[0][1]:
-                last = entry_id
-                yield _entry(entry_id, fields)
+        for row in follow_entries(self._redis, self.stream, after, block_ms=block_ms):
+            yield None if row is None else _entry(*row)
 
     def counts(self, window_s: int, *, page: int = 1000) -> dict[str, int]:
         """Outcomes appended in the last ``window_s`` seconds, by ``status/reason``.
@@ -111,6 +104,28 @@ class ResultsStream:
     def ack(self, group: str, entry_ids: list[str]) -> None:
         if entry_ids:
             self._redis.xack(self.stream, group, *entry_ids)
+
+
+def last_entry_id(client: redis.Redis, stream: str) -> str:
+    """The newest entry's id of any stream, "0-0" when it is empty."""
+    newest: Any = client.xrevrange(stream, count=1)
+    return str(newest[0][0]) if newest else "0-0"
+
+
+def follow_entries(
+    client: redis.Redis, stream: str, after: str = "$", *, block_ms: int = 1000
+) -> Iterator[tuple[str, dict[str, str]] | None]:
+    """(entry id, fields) of every entry newer than ``after`` as it arrives, and ``None``
+    after each idle block: the caller's chance to check its deadline."""
+    last = last_entry_id(client, stream) if after == "$" else after
+    while True:
+        reply: Any = client.xread({stream: last}, count=500, block=block_ms)
+        if not reply:
+            yield None
+            continue
+        for entry_id, fields in reply[0][1]:
+            last = entry_id
+            yield entry_id, fields
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> StreamEntry:

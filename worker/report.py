@@ -1,4 +1,5 @@
-"""Following a batch's outcomes and summarizing them, for ``bulk --wait`` and the demo."""
+"""Following a batch's outcomes (and, if asked, its saved recordings) and summarizing
+them, for ``bulk --wait`` and the demo."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
+from confrec.tasks.recordings import RecordingsStore
 from confrec.tasks.status import JobStatus
 from confrec.tasks.streams import ResultsStream
 
@@ -21,6 +23,10 @@ WAIT_STARTUP_S = 30.0
 WAIT_MIN_RATE = 10.0
 #: No default wait is longer; pass ``--timeout`` for bigger files or slower fleets.
 WAIT_CAP_S = 6 * 3600.0
+#: ``--until-saved`` without ``--timeout``: how long after the last outcome it waits for
+#: recordings. Telnyx saves one when its conference ends or recording stops, which this
+#: side cannot know; give ``--timeout`` to match how long your conferences run.
+RECORDINGS_WAIT_S = 600.0
 
 
 @dataclass
@@ -29,12 +35,19 @@ class Tally:
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     retried: Counter[tuple[str, str]] = field(default_factory=Counter)
+    started: set[str] | None = None
+    """With ``--until-saved``: the jobs that started a recording (succeeded, not a
+    duplicate of another job's command), whose ``conference.recording.saved`` is awaited."""
+    saved: set[str] | None = None
+    """With ``--until-saved``: those of ``started`` Telnyx reported saved."""
 
     def add(self, outcome: Outcome) -> None:
         key = (outcome.status, outcome.reason)
         self.counts[key] += 1
         if outcome.attempts > 1:
             self.retried[key] += 1
+        if self.started is not None and outcome.status == "succeeded" and not outcome.duplicate_of:
+            self.started.add(outcome.job_id)
 
     @property
     def done(self) -> int:
@@ -51,7 +64,11 @@ class Tally:
             "failed": self.failed,
             "by_reason": {f"{s}/{r}": n for (s, r), n in sorted(self.counts.items())},
             "retried": sum(self.retried.values()),
-        }
+        } | (
+            {"started": len(self.started), "saved": len(self.saved)}
+            if self.started is not None and self.saved is not None
+            else {}
+        )
 
 
 def default_wait_timeout(jobs: int, settings: Settings) -> float:
@@ -72,12 +89,14 @@ def wait_for_batch(
     after: str,
     timeout_s: float,
     on_outcome: Callable[[Outcome, Tally], None] | None = None,
+    tally: Tally | None = None,
 ) -> tuple[Tally, bool]:
-    """Follow the stream from ``after`` until ``total`` outcomes of ``batch`` arrived.
+    """Follow the stream from ``after`` until ``total`` outcomes of ``batch`` arrived,
+    counting them into ``tally`` (a new one by default).
 
     Returns the tally and whether it is complete (False when ``timeout_s`` ran out).
     """
-    tally = Tally()
+    tally = tally if tally is not None else Tally()
     deadline = time.monotonic() + timeout_s
     if total == 0:
         return tally, True
@@ -93,18 +112,51 @@ def wait_for_batch(
     return tally, False
 
 
+def wait_for_recordings(
+    recordings: RecordingsStore,
+    tally: Tally,
+    *,
+    after: str,
+    timeout_s: float,
+    on_saved: Callable[[Tally], None] | None = None,
+) -> bool:
+    """Follow the recordings stream from ``after`` until every job of ``tally.started``
+    has one (``tally.saved``); False when ``timeout_s`` ran out first."""
+    assert tally.started is not None
+    saved = tally.saved = set()
+    deadline = time.monotonic() + timeout_s
+    if not tally.started:
+        return True
+    for entry in recordings.follow(after, block_ms=500):
+        if entry is not None and entry.job_id in tally.started and entry.job_id not in saved:
+            saved.add(entry.job_id)
+            if on_saved is not None:
+                on_saved(tally)
+            if len(saved) == len(tally.started):
+                return True
+        if time.monotonic() > deadline:
+            return False
+    return False
+
+
 def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
+    """Jobs by status and reason; with recordings followed, a "saved" column too."""
     table = Table(title=title)
     table.add_column("status")
     table.add_column("reason")
     table.add_column("jobs", justify="right")
     table.add_column("of which retried", justify="right")
+    followed = tally.started is not None and tally.saved is not None
+    if followed:
+        table.add_column("recordings saved", justify="right")
+    saved = len(tally.saved or ())
     for (status, reason), n in sorted(tally.counts.items()):
         style = "green" if status == "succeeded" else "red"
-        retried = str(tally.retried[(status, reason)])
-        table.add_row(f"[{style}]{status}[/{style}]", reason, str(n), retried)
+        row = [f"[{style}]{status}[/{style}]", reason, str(n), str(tally.retried[(status, reason)])]
+        table.add_row(*row, *([str(saved) if status == "succeeded" else "-"] if followed else []))
     table.add_section()
-    table.add_row("total", "", str(tally.done), str(sum(tally.retried.values())))
+    total = ["total", "", str(tally.done), str(sum(tally.retried.values()))]
+    table.add_row(*total, *([str(saved)] if followed else []))
     return table
 
 
