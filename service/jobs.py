@@ -32,9 +32,10 @@ from confrec.tasks.producer import Enqueued, EnqueueError
 from confrec.tasks.status import job_status
 
 MAX_BULK_JOBS = 10_000
-#: Room for a job with every field at its longest, escaped; the bulk limit scales with it.
+#: Room for a job with every field at its longest, every character \u-escaped (~3.5 KiB).
 MAX_JOB_BYTES = 16 * 1024
-MAX_BULK_BYTES = MAX_BULK_JOBS * 1024
+#: 10,000 jobs of ~3.3 KiB each: only a bulk of extreme, fully escaped jobs is refused.
+MAX_BULK_BYTES = 32 * 1024 * 1024
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Errors, "description": text}

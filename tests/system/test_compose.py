@@ -7,6 +7,7 @@ come up and is stopped again. The file's ${VAR} defaults are resolved as compose
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shlex
@@ -23,6 +24,7 @@ import httpx
 import pytest
 import redis
 import yaml
+from nacl.signing import SigningKey
 
 from confrec.worker.localstack import ManagedProcess, free_port, spawn, wait_until
 from tests.conftest import API_KEY
@@ -30,10 +32,13 @@ from tests.conftest import API_KEY
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 FLOWER_AUTH = ("ops", "compose-test-pw")
 #: What an operator exports before `docker compose --profile dev up`.
+SERVE_TOKEN = "compose-test-token"
 HOST_ENV = {
     "TELNYX_API_KEY": API_KEY,
     "TELNYX_BASE_URL": "http://simulator:8099/v2",
     "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+    "CONFREC_API_TOKENS": SERVE_TOKEN,
+    "TELNYX_PUBLIC_KEY": base64.b64encode(bytes(SigningKey.generate().verify_key)).decode(),
 }
 _VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
@@ -148,6 +153,21 @@ def check_flower(proc: ManagedProcess, port: int) -> None:
     assert send.status_code == 403  # read-only unless FLOWER_READ_ONLY=false: nothing enqueued
 
 
+def check_serve(proc: ManagedProcess, port: int) -> None:
+    root = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(f"{root}/healthz") == 200 or not proc.alive(), 20, "serve")
+    assert proc.alive(), proc.log()[-2000:]
+    # The compose healthcheck itself, run here against the local port.
+    test = services()["serve"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]
+    argv = [sys.executable, *(arg.replace(":8080/", f":{port}/") for arg in test[2:])]
+    assert subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    assert httpx.post(f"{root}/v1/jobs", json={}, timeout=5).status_code == 401  # auth from env
+    bearer = {"Authorization": f"Bearer {SERVE_TOKEN}"}
+    assert httpx.get(f"{root}/v1/jobs/none", headers=bearer, timeout=5).status_code == 404
+    assert httpx.post(f"{root}/webhooks/telnyx", json={}, timeout=5).status_code == 401  # key set
+
+
 def check_simulator(proc: ManagedProcess, port: int) -> None:
     url = f"http://127.0.0.1:{port}/_sim/health"
     wait_until(lambda: _answers(url) == 200 or not proc.alive(), 15, "simulator")
@@ -157,6 +177,7 @@ def check_simulator(proc: ManagedProcess, port: int) -> None:
 CHECKS: dict[str, Callable[[ManagedProcess, int], None]] = {
     "worker": check_worker,
     "flower": check_flower,
+    "serve": check_serve,
     "simulator": check_simulator,
 }
 
@@ -189,15 +210,17 @@ def test_service_command_runs_natively(
     with stopping(spawn(name, native_argv(service, port), tmp_path, env)) as proc:
         CHECKS[name](proc, port)
     assert API_KEY not in proc.log()
+    assert SERVE_TOKEN not in proc.log()
 
 
 def test_compose_file_shape() -> None:
     found = services()
-    assert set(found) == {"redis", "worker", "flower", "simulator"}
+    assert set(found) == {"redis", "worker", "serve", "flower", "simulator"}
     worker, flower = found["worker"], found["flower"]
     assert not {"container_name", "ports"} & set(worker), "worker must scale (--scale worker=N)"
     assert found["simulator"]["profiles"] == ["dev"]
-    assert all("profiles" not in found[s] for s in ("redis", "worker", "flower"))
+    assert all("profiles" not in found[s] for s in ("redis", "worker", "serve", "flower"))
+    assert "TELNYX_API_KEY" not in found["serve"]["environment"]  # serve never needs it
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
     default_url = interpolate(worker["environment"]["TELNYX_BASE_URL"], {})
     assert default_url == "https://api.telnyx.com/v2"
@@ -224,7 +247,12 @@ def test_docker_compose_accepts_the_file_and_requires_the_secrets(tmp_path: Path
     ok = compose("config", "--quiet", env={**clean, **HOST_ENV})
     assert ok.returncode == 0, ok.stderr
     listed = compose("--profile", "dev", "config", "--services", env={**clean, **HOST_ENV})
-    assert set(listed.stdout.split()) == {"redis", "worker", "flower", "simulator"}
-    without_auth = compose("config", "--quiet", env={**clean, "TELNYX_API_KEY": API_KEY})
-    assert without_auth.returncode != 0
-    assert "set FLOWER_BASIC_AUTH=user:password" in without_auth.stderr
+    assert set(listed.stdout.split()) == {"redis", "worker", "serve", "flower", "simulator"}
+    for required, message in [
+        ("FLOWER_BASIC_AUTH", "set FLOWER_BASIC_AUTH=user:password"),
+        ("CONFREC_API_TOKENS", "set CONFREC_API_TOKENS=token"),
+    ]:
+        without = {k: v for k, v in HOST_ENV.items() if k != required}
+        refused = compose("config", "--quiet", env={**clean, **without})
+        assert refused.returncode != 0
+        assert message in refused.stderr
