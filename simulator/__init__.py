@@ -1,12 +1,17 @@
-"""Local stand-in for the Telnyx ``record_start`` API, with injectable faults.
+"""Local stand-in for the Telnyx ``record_start`` API and its webhooks, with injectable faults.
 
-``create_app()`` builds the aiohttp application (for in-process tests);
-``run()`` serves it until SIGINT/SIGTERM (for the CLI and benchmarks).  Fault
-prefixes are documented in :mod:`confrec.simulator.faults`, request flow in
-:mod:`confrec.simulator.app`, introspection endpoints in :mod:`confrec.simulator.introspect`.
+``create_app()`` builds the Starlette (ASGI) application, served in-process by
+``serve_in_thread()`` (tests); ``run()`` serves it with uvicorn until SIGINT/SIGTERM (the
+CLI, benchmarks).  Fault prefixes are documented in :mod:`confrec.simulator.faults`,
+request flow in :mod:`confrec.simulator.app`, the saved-recording webhooks in
+:mod:`confrec.simulator.webhooks`, introspection endpoints in
+:mod:`confrec.simulator.introspect`.  ``parse_signing_key`` and ``check_webhook_url``
+check the webhook options the way ``run()`` does, for a CLI to report them.
 """
 
 from confrec.simulator.app import create_app
-from confrec.simulator.server import run
+from confrec.simulator.server import run, serve_in_thread
+from confrec.simulator.signing import parse_signing_key
+from confrec.simulator.webhooks import check_webhook_url
 
-__all__ = ["create_app", "run"]
+__all__ = ["check_webhook_url", "create_app", "parse_signing_key", "run", "serve_in_thread"]

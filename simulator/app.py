@@ -1,4 +1,4 @@
-"""aiohttp application standing in for Telnyx ``record_start``.
+"""The Starlette application standing in for Telnyx ``record_start``.
 
 One async handler serves ``POST /v2/conferences/{id}/actions/record_start``;
 latency is an ``asyncio.sleep`` so hundreds of slow requests can be in flight
@@ -11,7 +11,9 @@ at once on one thread.  Per request, in this order:
    -> 503 / 429 / 408 / dropped connection;
 5. body validation -> 422;
 6. ``missing-`` -> 404, ``ended-`` -> 422 90019;
-7. de-dupe by ``command_id`` and 200 ``{"data": {"result": "ok"}}``.
+7. de-dupe by ``command_id`` and 200 ``{"data": {"result": "ok"}}``; a recording
+   that started (not a repeat) schedules its saved webhook
+   (:mod:`confrec.simulator.webhooks`, only with a webhook URL).
 
 The answer is decided on arrival, then the reply waits ``latency_ms`` plus
 any ``slow-MS-`` delay.  Introspection lives under ``/_sim/`` (see
@@ -22,22 +24,31 @@ tokens are never logged or echoed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from aiohttp import web
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from confrec.simulator import errors
+from confrec.simulator.drop import DropConnection
 from confrec.simulator.faults import Answer
-from confrec.simulator.introspect import add_introspection_routes, json_errors_middleware
+from confrec.simulator.introspect import introspection_routes, route_error
+from confrec.simulator.signing import Signer, parse_signing_key
 from confrec.simulator.state import DROPPED_STATUS, SimState
 from confrec.simulator.validation import parse_body, validate_body
+from confrec.simulator.webhooks import SavedRecording, WebhookRetry, WebhookSender
 
-__all__ = ["CONFIG_KEY", "STATE_KEY", "SimConfig", "create_app", "decide", "record_start"]
+__all__ = ["SimConfig", "Simulator", "conference_id_from_path", "create_app", "decide"]
 
 ROUTE_PREFIX = "/v2/conferences/"
 ROUTE_SUFFIX = "/actions/record_start"
@@ -60,16 +71,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     undecodable: bool = False
-
-
-CONFIG_KEY = web.AppKey("simulator_config", SimConfig)
-STATE_KEY = web.AppKey("simulator_state", SimState)
+    started: SavedRecording | None = None  # the recording this request started, if any
 
 
 def conference_id_from_path(raw_path: str) -> str | None:
     """Percent-decode the single ``{id}`` segment of the *raw* request path.
 
-    Working from the raw path (not aiohttp's decoded one) keeps ``%2F`` inside
+    Working from the raw path (ASGI's ``raw_path``, not the decoded ``path``) keeps ``%2F`` inside
     the id instead of turning it into a path separator.  Returns None when the
     id is empty or spans several raw segments.
     """
@@ -164,39 +172,98 @@ def _decide(
         return Reply(422, errors.errors_body(errors.conference_ended()), ok_headers)
 
     command_id = obj.get("command_id")
-    sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now)
+    started = None
+    if sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now):
+        started = SavedRecording(conference_id, obj["format"], obj.get("channels", "single"), now)
     return Reply(
-        200, {"data": {"result": "ok"}}, ok_headers, undecodable=answer is Answer.UNDECODABLE
+        200,
+        {"data": {"result": "ok"}},
+        ok_headers,
+        undecodable=answer is Answer.UNDECODABLE,
+        started=started,
     )
 
 
-async def record_start(request: web.Request) -> web.StreamResponse:
-    """``POST /v2/conferences/{id}/actions/record_start``."""
-    now = time.time()
-    try:
-        conference_id = conference_id_from_path(request.rel_url.raw_path)
-    except UnicodeDecodeError:
-        conference_id = None
-    if conference_id is None:
-        raise web.HTTPNotFound()
-    body = await request.read()
-    cfg = request.app[CONFIG_KEY]
-    authorized = _bearer_ok(request.headers.get("Authorization"), cfg.api_key)
-    reply, delay_s = decide(
-        request.app[STATE_KEY], cfg, conference_id, authorized=authorized, body=body, now=now
-    )
-    if delay_s > 0:
-        await asyncio.sleep(delay_s)
-    if reply.drop:
-        # Close without a byte of response; aiohttp then fails to write the
-        # returned response and treats it as a premature client disconnect.
-        if request.transport is not None:
-            request.transport.close()
-        return web.Response(status=204)
-    if reply.undecodable:
-        headers = {**reply.headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}
-        return web.Response(body=b"this is not gzip", status=reply.status, headers=headers)
-    return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+class Simulator:
+    """One simulator: its knobs, state and webhooks, and the ASGI ``app`` serving them.
+
+    Every instance has fresh, independent state.  ``signing_key`` is the base64 of a
+    32-byte Ed25519 seed (None: a fresh random key); ``webhook_retry`` shortens the
+    webhook retry policy for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        latency_ms: float = 0.0,
+        dedupe_window_s: float = 60.0,
+        limit_rps: float | None = None,
+        webhook_url: str | None = None,
+        recording_seconds: float = 1.0,
+        signing_key: str | None = None,
+        webhook_retry: WebhookRetry | None = None,
+    ) -> None:
+        if latency_ms < 0:
+            raise ValueError("latency_ms must be >= 0")
+        self.cfg = SimConfig(api_key=api_key, latency_ms=latency_ms)
+        self.state = SimState(dedupe_window_s=dedupe_window_s, limit_rps=limit_rps)
+        seed = None if signing_key is None else parse_signing_key(signing_key)
+        self.hooks = WebhookSender(
+            webhook_url, Signer(seed), recording_seconds=recording_seconds, retry=webhook_retry
+        )
+        routes = [
+            Route(ROUTE_PREFIX + "{id:path}" + ROUTE_SUFFIX, self.record_start, methods=["POST"]),
+            *introspection_routes(self.state, self.hooks),
+        ]
+        self.app = Starlette(
+            routes=routes, exception_handlers={HTTPException: route_error}, lifespan=self._lifespan
+        )
+        self.app.router.redirect_slashes = False  # "/x/" is not "/x": a 404, never a redirect
+
+    @property
+    def public_key(self) -> str:
+        """Base64 of the 32-byte Ed25519 key webhooks verify with."""
+        return self.hooks.signer.public_key
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.hooks.aclose()
+
+    async def record_start(self, request: Request) -> Response:
+        """``POST /v2/conferences/{id}/actions/record_start``."""
+        now = time.time()
+        raw_path: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+        try:
+            conference_id = conference_id_from_path(raw_path.decode("latin-1"))
+        except UnicodeDecodeError:
+            conference_id = None
+        if conference_id is None:
+            raise HTTPException(404)
+        body = await request.body()
+        authorized = _bearer_ok(request.headers.get("Authorization"), self.cfg.api_key)
+        reply, delay_s = decide(
+            self.state, self.cfg, conference_id, authorized=authorized, body=body, now=now
+        )
+        if reply.started is not None:
+            plan = self.state.conference(conference_id).plan
+            copies = 2 if plan.dup_saved else 1
+            self.hooks.schedule(reply.started, late_ms=plan.late_saved_ms, copies=copies)
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        if reply.drop:
+            return DropConnection()
+        if reply.undecodable:
+            headers = {
+                **reply.headers,
+                "Content-Encoding": "gzip",
+                "Content-Type": "application/json",
+            }
+            return Response(b"this is not gzip", status_code=reply.status, headers=headers)
+        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 def create_app(
@@ -205,15 +272,19 @@ def create_app(
     latency_ms: float = 0.0,
     dedupe_window_s: float = 60.0,
     limit_rps: float | None = None,
-) -> web.Application:
-    """Build the simulator app; every call gets fresh, independent state."""
-    if latency_ms < 0:
-        raise ValueError("latency_ms must be >= 0")
-    app = web.Application(middlewares=[json_errors_middleware])
-    app[CONFIG_KEY] = SimConfig(api_key=api_key, latency_ms=latency_ms)
-    app[STATE_KEY] = SimState(dedupe_window_s=dedupe_window_s, limit_rps=limit_rps)
-    # ".+" (not the default "[^/]+") so ids with %2F reach the handler whatever
-    # aiohttp version decodes the path; the handler re-parses the raw path.
-    app.router.add_post(ROUTE_PREFIX + "{id:.+}" + ROUTE_SUFFIX, record_start)
-    add_introspection_routes(app, STATE_KEY)
-    return app
+    webhook_url: str | None = None,
+    recording_seconds: float = 1.0,
+    signing_key: str | None = None,
+    webhook_retry: WebhookRetry | None = None,
+) -> Starlette:
+    """Build the simulator's ASGI app; every call gets fresh, independent state."""
+    return Simulator(
+        api_key=api_key,
+        latency_ms=latency_ms,
+        dedupe_window_s=dedupe_window_s,
+        limit_rps=limit_rps,
+        webhook_url=webhook_url,
+        recording_seconds=recording_seconds,
+        signing_key=signing_key,
+        webhook_retry=webhook_retry,
+    ).app

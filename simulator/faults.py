@@ -25,16 +25,30 @@ Per-request directives (N, MS are non-negative integers):
 ``timeout408-N-...``
     the first N requests answer 408.
 ``drop-N-...``
-    the first N requests get no HTTP response: the connection is closed.
+    the first N requests get no HTTP response: the connection is closed without a
+    byte written, so the client sees a transport error (httpx: ``RemoteProtocolError``
+    "Server disconnected without sending a response"), never a status it could read.
 ``undecodable-N-...``
     the first N requests are served (a recording starts) but answered 200 with a body
     that cannot be decoded (``Content-Encoding: gzip`` over bytes that are not gzip).
 
+Webhook directives (only with a webhook URL, and only for a request that started a new
+recording; see :mod:`confrec.simulator.webhooks`):
+
+``dupsaved-...``
+    the ``conference.recording.saved`` webhook is delivered twice: two POSTs with the same
+    ``data`` (same ``data.id``), each signed, each retried on its own.
+``latesaved-MS-...``
+    the saved webhook goes out MS milliseconds later than it otherwise would, so it
+    arrives after events of recordings that started after it (out of order); its
+    ``occurred_at`` stays the time the recording was saved.
+
 "First N requests" counts the requests that conference receives after
 authentication and the global rate limit (a 401 or a global 429 does not use
 up a fault).  Counted directives chain in order, so
-``flaky-2-ratelimited-1-x`` answers 503, 503, 429, then 200; ``slow-`` can be
-combined with anything (``slow-500-flaky-1-x``).  A terminal directive wins
+``flaky-2-ratelimited-1-x`` answers 503, 503, 429, then 200; ``slow-``, ``dupsaved-``
+and ``latesaved-`` can be combined with anything (``slow-500-flaky-1-x``,
+``dupsaved-latesaved-300-flaky-1-x``).  A terminal directive wins
 over everything after the counted faults are used up, e.g.
 ``drop-1-missing-x`` drops once and then answers 404 forever.
 
@@ -70,6 +84,7 @@ _COUNTED: dict[str, Answer] = {
     "drop": Answer.DROP,
     "undecodable": Answer.UNDECODABLE,
 }
+_TIMED = ("slow", "latesaved")  # followed by milliseconds
 _TERMINAL: dict[str, Answer] = {
     "missing": Answer.MISSING,
     "ended": Answer.ENDED,
@@ -93,6 +108,8 @@ class FaultPlan:
     slow_ms: float = 0.0
     script: tuple[CountedFault, ...] = ()
     terminal: Answer | None = None
+    dup_saved: bool = False  # deliver the saved webhook twice
+    late_saved_ms: float = 0.0  # delay the saved webhook by this much more
 
     def answer_for(self, attempt: int) -> Answer:
         """Answer for the ``attempt``-th (1-based) counted request.
@@ -121,15 +138,22 @@ def _parse_number(token: str) -> int | None:
 def parse_faults(conference_id: str) -> FaultPlan:
     """Parse the directive prefix of ``conference_id`` into a :class:`FaultPlan`."""
     parts = conference_id.split("-")
-    slow_ms = 0.0
+    slow_ms = late_ms = 0.0
+    dup_saved = False
     script: list[CountedFault] = []
+    terminal: Answer | None = None
     i = 0
     # The last part is never a directive keyword: "missing" alone is an id.
     while i < len(parts) - 1:
         word = parts[i]
         if word in _TERMINAL:
-            return FaultPlan(slow_ms, tuple(script), _TERMINAL[word])
-        if word != "slow" and word not in _COUNTED:
+            terminal = _TERMINAL[word]
+            break
+        if word == "dupsaved":
+            dup_saved = True
+            i += 1
+            continue
+        if word not in _TIMED and word not in _COUNTED:
             break
         if i + 2 >= len(parts):
             break  # "flaky-3" has no id part after the number: not a directive
@@ -138,9 +162,10 @@ def parse_faults(conference_id: str) -> FaultPlan:
             break
         if word == "slow":
             slow_ms += float(number)
+        elif word == "latesaved":
+            late_ms += float(number)
         elif number:
             script.append(CountedFault(_COUNTED[word], number))
         i += 2
-    if slow_ms == 0.0 and not script:
-        return NO_FAULTS
-    return FaultPlan(slow_ms, tuple(script), None)
+    plan = FaultPlan(slow_ms, tuple(script), terminal, dup_saved, late_ms)
+    return NO_FAULTS if plan == NO_FAULTS else plan

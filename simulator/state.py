@@ -1,9 +1,9 @@
 """In-memory bookkeeping for the simulator: counters, de-duplication, stats.
 
-Kept free of aiohttp and of the clock (callers pass ``now``) so the rules can
-be unit-tested directly.  No locking: aiohttp runs every handler on one event
-loop thread, and every method here is synchronous, so each call is atomic
-with respect to other requests.
+Kept free of the web framework and of the clock (callers pass ``now``) so the
+rules can be unit-tested directly.  No locking: uvicorn runs every handler on
+one event loop thread, and every method here is synchronous, so each call is
+atomic with respect to other requests.
 
 Nothing here ever stores request headers, so the bearer token cannot leak
 through the introspection endpoints.

@@ -1,7 +1,7 @@
 """Tests for the Telnyx simulator (simulator/).
 
-Servers run in a background thread with their own event loop on port 0 and
-are driven with httpx, as the worker will drive them.  Every wait is bounded.
+Servers run under uvicorn in a background thread (``serve_in_thread``) on port 0
+and are driven with httpx, as the worker will drive them.  Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import selectors
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -23,45 +23,37 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from aiohttp import web
 
-from confrec.simulator import create_app
+from confrec.simulator import create_app, serve_in_thread
+from confrec.simulator import drop as drop_module
+from confrec.simulator import server as server_module
 from confrec.simulator.app import conference_id_from_path
 from confrec.simulator.faults import Answer, CountedFault, FaultPlan, parse_faults
-from confrec.simulator.server import start_site
 from confrec.simulator.state import SimState
 
 API_KEY = "test-key-s3cret"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 REPO = Path(__file__).resolve().parents[2]
+NO_WEBHOOKS = {"sent": 0, "attempts": 0, "failed": 0, "pending": 0}
 
 
 class SimServer:
-    """A simulator on 127.0.0.1:<free port>, served from a private loop thread."""
+    """A simulator on 127.0.0.1:<free port>, served by uvicorn from a thread of its own."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.app = create_app(**kwargs)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.runner: web.AppRunner | None = None
+        self._stack = ExitStack()
         self.root = ""
 
     def __enter__(self) -> SimServer:
-        self.thread.start()
-        future = asyncio.run_coroutine_threadsafe(start_site(self.app), self.loop)
-        self.runner, port = future.result(timeout=5)
+        port = self._stack.enter_context(serve_in_thread(self.app))
         self.root = f"http://127.0.0.1:{port}"
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout=5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        assert not self.thread.is_alive()
-        self.loop.close()
+        self._stack.close()  # stops the server and joins its thread, bounded
 
     def client(self, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("timeout", 5.0)
@@ -279,6 +271,7 @@ def test_drop_closes_connection_without_response(server: SimServer) -> None:
         ):
             start(c, "drop-2-x", command_id="d")
         assert not isinstance(exc_info.value, httpx.TimeoutException)
+        assert "without sending a response" in str(exc_info.value)  # not a byte came back
     with server.client(headers=AUTH) as c:
         assert start(c, "drop-2-x", command_id="d").status_code == 200
         assert statuses(c, "drop-2-x") == [0, 0, 200]
@@ -288,6 +281,16 @@ def test_drop_closes_connection_without_response(server: SimServer) -> None:
             "command_ids": ["d"],
             "recordings": 1,
         }
+
+
+def test_drop_under_h11_as_under_httptools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without httptools uvicorn speaks h11; a drop is the same bare close there."""
+    monkeypatch.setattr(server_module, "protocol_class", lambda: drop_module._H11Drop)
+    with SimServer(api_key=API_KEY) as srv, srv.client(headers=AUTH) as c:
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            start(c, "drop-1-h")
+        assert start(c, "drop-1-h").status_code == 200
+        assert statuses(c, "drop-1-h") == [0, 200]
 
 
 def test_slow(client: httpx.Client) -> None:
@@ -429,6 +432,7 @@ def test_stats_requests_reset_health(client: httpx.Client) -> None:
             "flaky-1-s": {"requests": 2, "command_ids": ["c-1"], "recordings": 1},
             "conf-s": {"requests": 1, "command_ids": [], "recordings": 0},
         },
+        "webhooks": NO_WEBHOOKS,  # no webhook URL configured
     }
     assert 1 <= stats["max_requests_in_any_second"] <= 3
     rows = client.get("/_sim/requests", params={"conference_id": "flaky-1-s"}).json()
@@ -445,6 +449,7 @@ def test_stats_requests_reset_health(client: httpx.Client) -> None:
         "status_counts": {},
         "max_requests_in_any_second": 0,
         "conferences": {},
+        "webhooks": NO_WEBHOOKS,
     }
     # Fault counters restart too.
     assert start(client, "flaky-1-s").status_code == 503
@@ -453,19 +458,20 @@ def test_stats_requests_reset_health(client: httpx.Client) -> None:
 # -- run() ----------------------------------------------------------------------
 
 
-def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> str:
+def read_lines(proc: subprocess.Popen[bytes], count: int, deadline: float) -> list[str]:
+    """The first ``count`` lines of ``proc``'s stdout, waiting at most until ``deadline``."""
     assert proc.stdout is not None
     buf = b""
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
-        while b"\n" not in buf:
+        while buf.count(b"\n") < count:
             remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no listening line in time, got {buf!r}"
+            assert remaining > 0, f"no {count} lines in time, got {buf!r}"
             if sel.select(remaining):
                 chunk = os.read(proc.stdout.fileno(), 4096)
                 assert chunk, f"simulator exited early: {buf!r}"
                 buf += chunk
-    return buf.decode().splitlines()[0]
+    return buf.decode().splitlines()[:count]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -475,7 +481,8 @@ def test_run_prints_port_and_exits_cleanly(sig: signal.Signals) -> None:
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        line = _read_line(proc, time.monotonic() + 10)
+        key_line, line = read_lines(proc, 2, time.monotonic() + 10)
+        assert key_line.startswith("simulator webhook public key "), key_line
         prefix = "simulator listening on http://127.0.0.1:"
         assert line.startswith(prefix) and line.endswith("/v2"), line
         port = int(line[len(prefix) : -len("/v2")])
