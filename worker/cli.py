@@ -109,11 +109,11 @@ def enqueue(
     except ValidationError as exc:
         validation_failure(exc)
     settings = load_settings()
-    from confrec.tasks.producer import EnqueueError, Producer
-    from confrec.worker.app import create_app
+    from confrec.tasks.producer import EnqueueError
+    from confrec.worker.producing import create_producer
 
     try:
-        sent = Producer(create_app(settings), settings.queue).enqueue(job)
+        sent = create_producer(settings).enqueue(job)
     except EnqueueError as exc:
         fail(
             f"broker {settings.safe_broker_url} unreachable, nothing enqueued: {exc}",
@@ -141,6 +141,14 @@ def bulk(
             "from the job count and the retry/redelivery settings.",
         ),
     ] = None,
+    until_saved: Annotated[
+        bool,
+        typer.Option(
+            help="Implies --wait; then wait for each started recording's "
+            "conference.recording.saved webhook (needs confrec serve receiving Telnyx's "
+            "webhooks) and add a 'recordings saved' column. Without --timeout: 600 s more.",
+        ),
+    ] = False,
 ) -> None:
     """Validate every row of FILE, then enqueue them all (or nothing if a row is bad)."""
     settings = load_settings()
@@ -153,6 +161,7 @@ def bulk(
         batch_key=batch_key,
         as_json=as_json,
         wait_timeout=timeout,
+        until_saved=until_saved,
         out=out,
         err=err,
     )
@@ -248,16 +257,93 @@ def simulate(
         str | None,
         typer.Option(envvar="TELNYX_API_KEY", show_envvar=False, help="Bearer to accept."),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="POST a signed conference.recording.saved here per recording."),
+    ] = None,
+    recording_seconds: Annotated[
+        float, typer.Option(min=0, help="A recording is saved this long after it started.")
+    ] = 1.0,
+    signing_key: Annotated[
+        str | None,
+        typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
+    ] = None,
 ) -> None:
     """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
-    from confrec.simulator import run
+    from confrec.simulator import check_webhook_url, parse_signing_key, run
 
-    run(host=host, port=port, api_key=api_key, latency_ms=latency_ms, limit_rps=limit_rps)
+    try:
+        if signing_key is not None:
+            parse_signing_key(signing_key)
+    except ValueError as exc:
+        fail(f"--signing-key: {exc}")
+    try:
+        if webhook_url is not None:
+            check_webhook_url(webhook_url)
+    except ValueError as exc:
+        fail(f"--webhook-url: {exc}")
+    run(
+        host=host,
+        port=port,
+        api_key=api_key,
+        latency_ms=latency_ms,
+        limit_rps=limit_rps,
+        webhook_url=webhook_url,
+        recording_seconds=recording_seconds,
+        signing_key=signing_key,
+    )
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """The HTTP service: enqueue from any language, job status, Telnyx's webhooks."""
+    settings = load_settings()
+    from confrec.worker.serve import ServeConfigError, run_serve
+
+    try:
+        run_serve(settings, host, port)
+    except ServeConfigError as exc:
+        fail(str(exc))
+
+
+@cli.command()
+def status(
+    job_id: Annotated[str, typer.Argument(help="The job id enqueue, bulk or the API printed.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A job's state (queued, running, finished), its outcome and its saved recordings."""
+    import redis
+
+    from confrec.tasks.status import job_status
+    from confrec.worker.clients import state_client
+    from confrec.worker.producing import create_ledger, create_recordings
+    from confrec.worker.report import status_lines
+
+    settings = load_settings()
+    client = state_client(settings)
+    try:
+        found = job_status(
+            create_ledger(settings, client), create_recordings(settings, client), job_id
+        )
+    except redis.RedisError as exc:
+        fail(f"redis {settings.safe_state_url}: {exc}", ExitCode.BROKER)
+    if found is None:
+        fail(f"no job {job_id} (unknown, or older than CONFREC_DONE_TTL)", ExitCode.UNKNOWN_JOB)
+    if as_json:
+        print(json.dumps(found.as_dict()))
+    else:
+        for line in status_lines(found):
+            print(line)
 
 
 @cli.command()
 def demo(
-    jobs: Annotated[int, typer.Option(min=1, help="How many conferences.")] = 200,
+    jobs: Annotated[
+        int, typer.Option(min=1, max=10_000, help="How many conferences (one HTTP bulk).")
+    ] = 200,
     workers: Annotated[int, typer.Option(min=1, help="How many worker processes.")] = 2,
 ) -> None:
     """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
