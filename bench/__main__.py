@@ -25,10 +25,11 @@ from bench.procs import Rig
 from bench.profiling import pyspy_available
 from bench.ref import compare_ref
 from bench.rss import rss_growth
+from bench.service import service_phase
 from bench.table import build_rows, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ["enqueue", "e2e", "rss", "pools"]  # "ref": only with --compare-ref
+PHASES = ["enqueue", "e2e", "rss", "pools", "service"]  # "ref": only with --compare-ref
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Plan:
     rss_every: int
     pool_jobs: int
     pool_budget_s: float
+    service_webhooks: int
+    service_bulk_jobs: int
     ref_enqueue_jobs: int = 10_000
     ref_e2e_jobs: int = 1500
     ref_rounds: int = 2
@@ -65,6 +68,8 @@ FULL = Plan(
     rss_every=5000,
     pool_jobs=1200,
     pool_budget_s=15,
+    service_webhooks=2000,
+    service_bulk_jobs=10_000,
 )
 QUICK = Plan(
     enqueue_sizes=[1000, 2000],
@@ -87,6 +92,8 @@ QUICK = Plan(
     rss_every=250,
     pool_jobs=150,
     pool_budget_s=2.5,
+    service_webhooks=200,
+    service_bulk_jobs=1000,
     ref_enqueue_jobs=1000,
     ref_e2e_jobs=150,
     ref_rounds=1,
@@ -129,6 +136,7 @@ def _phases(
             rig, plan.rss_target, plan.rss_checkpoints, plan.rss_budget_s, plan.rss_every
         ),
         "pools": lambda: compare_pools(rig, plan.pool_jobs, 20, plan.pool_budget_s),
+        "service": lambda: service_phase(rig, plan.service_webhooks, plan.service_bulk_jobs),
         "ref": lambda: compare_ref(
             rig, ref or "", plan.ref_enqueue_jobs, plan.ref_e2e_jobs, plan.ref_rounds
         ),

@@ -33,7 +33,9 @@ from confrec.worker.report import (
 class BulkResult:
     code: ExitCode
     missing: int = 0
-    """Outcomes (or, with recordings followed, saved recordings) not seen in time."""
+    """Outcomes not seen in time."""
+    unsaved: int = 0
+    """With recordings followed: started recordings not reported saved in time."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class BatchWatch:
                 f"reported saved in time (batch {waited.batch}); Telnyx saves a recording when "
                 "its conference ends or recording stops: see `confrec status JOB_ID` later"
             )
-            return BulkResult(ExitCode.TIMED_OUT, waited.unsaved)
+            return BulkResult(ExitCode.TIMED_OUT, unsaved=waited.unsaved)
         return BulkResult(ExitCode.JOB_FAILED if tally.failed else ExitCode.OK)
 
     def _error(self, message: str) -> None:

@@ -138,8 +138,10 @@ def _start_parts(
 def verdict(result: BulkResult, jobs: int, err: Console) -> ExitCode:
     """Failed jobs are the demo's point; a missing outcome, or any other trouble, is not."""
     if result.code == ExitCode.TIMED_OUT:
-        err.print(
-            f"error: demo incomplete: {result.missing} outcomes or recordings missing",
-            highlight=False,
+        missing = (
+            f"{result.missing} of {jobs} outcomes missing"
+            if result.missing
+            else f"{result.unsaved} started recordings not reported saved"
         )
+        err.print(f"error: demo incomplete: {missing}", highlight=False)
     return ExitCode.OK if result.code in (ExitCode.OK, ExitCode.JOB_FAILED) else result.code

@@ -84,6 +84,7 @@ def test_the_json_summary_counts_what_is_missing() -> None:
         (BulkResult(ExitCode.OK), ExitCode.OK),
         (BulkResult(ExitCode.JOB_FAILED), ExitCode.OK),  # the demo fails some on purpose
         (BulkResult(ExitCode.TIMED_OUT, missing=12), ExitCode.TIMED_OUT),
+        (BulkResult(ExitCode.TIMED_OUT, unsaved=3), ExitCode.TIMED_OUT),
         (BulkResult(ExitCode.BROKER), ExitCode.BROKER),
     ],
 )
@@ -92,5 +93,9 @@ def test_the_demo_fails_only_when_something_other_than_a_job_went_wrong(
 ) -> None:
     err = io.StringIO()
     assert verdict(result, 200, Console(file=err, width=40, soft_wrap=True)) == code
-    if code == ExitCode.TIMED_OUT:
+    if result.missing:
         assert err.getvalue().splitlines() == ["error: demo incomplete: 12 of 200 outcomes missing"]
+    if result.unsaved:
+        assert err.getvalue().splitlines() == [
+            "error: demo incomplete: 3 started recordings not reported saved"
+        ]
