@@ -1,8 +1,8 @@
 """The ``confrec`` command: thin — parse, call the same functions as the Python API, print.
 
-Exit codes (``confrec.worker.exitcodes.ExitCode``): 0 success; 1 a job failed (``bulk --wait``);
-2 invalid input or configuration (nothing is enqueued); 3 the broker or Redis failed;
-4 ``bulk --wait`` or the demo timed out with outcomes missing.
+Here: the worker and the job commands (enqueue, bulk, results, status, stats); the
+commands that run a part of the system (simulate, serve, flower, demo) are in
+``cli_processes``. Exit codes: ``confrec.worker.exitcodes.ExitCode``.
 
 Ids and JSON go out with plain ``print``: one line each, never wrapped, never markup.
 Settings are loaded before anything imports ``confrec.worker.app``, so a bad configuration is one
@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
-from confrec.config.settings import MISSING_API_KEY, Settings
+from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
+from confrec.worker import cli_processes
+from confrec.worker.cliout import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -33,39 +34,11 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,  # rich tracebacks print locals, which may hold secrets
     help="Start Telnyx conference recordings at scale.",
 )
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # one message, one line: greppable
+#: Commands whose further options go to Celery or Flower.
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
-def fail(message: str, code: ExitCode = ExitCode.INVALID) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
-    raise typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a one-line error naming the variable."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if not first["loc"]:
-            fail(f"configuration: {message}")
-        field = str(first["loc"][0]).upper()
-        fail(f"{field if field.startswith('TELNYX') else 'CONFREC_' + field}: {message}")
-
-
-def validation_failure(exc: ValidationError) -> NoReturn:
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "job"
-        err.print(f"error: {field}: {error['msg']}", markup=False, highlight=False)
-    raise typer.Exit(ExitCode.INVALID)
-
-
-@cli.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
+@cli.command(context_settings=PASSTHROUGH, add_help_option=False)
 def worker(ctx: typer.Context) -> None:
     """Start a worker; any further options go to ``celery worker`` (e.g. --concurrency 8)."""
     settings = load_settings()
@@ -246,70 +219,6 @@ def consume_group(
 
 
 @cli.command()
-def simulate(
-    port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8099,
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    latency_ms: Annotated[float, typer.Option(min=0, help="Added to every answer.")] = 0.0,
-    limit_rps: Annotated[
-        float | None, typer.Option(help="Answer 429 above this many requests/s.")
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(envvar="TELNYX_API_KEY", show_envvar=False, help="Bearer to accept."),
-    ] = None,
-    webhook_url: Annotated[
-        str | None,
-        typer.Option(help="POST a signed conference.recording.saved here per recording."),
-    ] = None,
-    recording_seconds: Annotated[
-        float, typer.Option(min=0, help="A recording is saved this long after it started.")
-    ] = 1.0,
-    signing_key: Annotated[
-        str | None,
-        typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
-    ] = None,
-) -> None:
-    """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
-    from confrec.simulator import check_webhook_url, parse_signing_key, run
-
-    try:
-        if signing_key is not None:
-            parse_signing_key(signing_key)
-    except ValueError as exc:
-        fail(f"--signing-key: {exc}")
-    try:
-        if webhook_url is not None:
-            check_webhook_url(webhook_url)
-    except ValueError as exc:
-        fail(f"--webhook-url: {exc}")
-    run(
-        host=host,
-        port=port,
-        api_key=api_key,
-        latency_ms=latency_ms,
-        limit_rps=limit_rps,
-        webhook_url=webhook_url,
-        recording_seconds=recording_seconds,
-        signing_key=signing_key,
-    )
-
-
-@cli.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-) -> None:
-    """The HTTP service: enqueue from any language, job status, Telnyx's webhooks."""
-    settings = load_settings()
-    from confrec.worker.serve import ServeConfigError, run_serve
-
-    try:
-        run_serve(settings, host, port)
-    except ServeConfigError as exc:
-        fail(str(exc))
-
-
-@cli.command()
 def status(
     job_id: Annotated[str, typer.Argument(help="The job id enqueue, bulk or the API printed.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -340,34 +249,6 @@ def status(
 
 
 @cli.command()
-def demo(
-    jobs: Annotated[
-        int, typer.Option(min=1, max=10_000, help="How many conferences (one HTTP bulk).")
-    ] = 200,
-    workers: Annotated[int, typer.Option(min=1, help="How many worker processes.")] = 2,
-) -> None:
-    """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
-    settings = load_settings()
-    from confrec.worker.demo import run_demo
-
-    raise typer.Exit(run_demo(settings, jobs=jobs, workers=workers, out=out, err=err))
-
-
-@cli.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def flower(ctx: typer.Context) -> None:
-    """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
-    from confrec.worker.flower import auth_problem, run_flower
-
-    problem = auth_problem(ctx.args)
-    if problem:
-        fail(problem)
-    raise typer.Exit(run_flower(load_settings(), ctx.args))
-
-
-@cli.command()
 def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     window: Annotated[int, typer.Option(min=1, help="Count outcomes of this many seconds.")] = 3600,
@@ -390,6 +271,12 @@ def stats(
         print(json.dumps(snapshot.as_dict()))
     else:
         out.print(render(snapshot))
+
+
+cli.command()(cli_processes.simulate)
+cli.command()(cli_processes.serve)
+cli.command()(cli_processes.demo)
+cli.command(context_settings=PASSTHROUGH, add_help_option=False)(cli_processes.flower)
 
 
 def main() -> None:

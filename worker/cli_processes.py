@@ -1,0 +1,97 @@
+"""``confrec`` commands that run a part of the system until stopped: the simulator, the
+HTTP service, Flower, and the demo (which runs them all). Registered on the ``confrec``
+app by ``confrec.worker.cli``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from confrec.worker.cliout import err, fail, load_settings, out
+
+
+def simulate(
+    port: Annotated[int, typer.Option(help="0 picks a free port.")] = 8099,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    latency_ms: Annotated[float, typer.Option(min=0, help="Added to every answer.")] = 0.0,
+    limit_rps: Annotated[
+        float | None, typer.Option(help="Answer 429 above this many requests/s.")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar="TELNYX_API_KEY", show_envvar=False, help="Bearer to accept."),
+    ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="POST a signed conference.recording.saved here per recording."),
+    ] = None,
+    recording_seconds: Annotated[
+        float, typer.Option(min=0, help="A recording is saved this long after it started.")
+    ] = 1.0,
+    signing_key: Annotated[
+        str | None,
+        typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
+    ] = None,
+) -> None:
+    """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
+    from confrec.simulator import check_webhook_url, parse_signing_key, run
+
+    try:
+        if signing_key is not None:
+            parse_signing_key(signing_key)
+    except ValueError as exc:
+        fail(f"--signing-key: {exc}")
+    try:
+        if webhook_url is not None:
+            check_webhook_url(webhook_url)
+    except ValueError as exc:
+        fail(f"--webhook-url: {exc}")
+    run(
+        host=host,
+        port=port,
+        api_key=api_key,
+        latency_ms=latency_ms,
+        limit_rps=limit_rps,
+        webhook_url=webhook_url,
+        recording_seconds=recording_seconds,
+        signing_key=signing_key,
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """The HTTP service: enqueue from any language, job status, Telnyx's webhooks."""
+    settings = load_settings()
+    from confrec.worker.serve import ServeConfigError, run_serve
+
+    try:
+        run_serve(settings, host, port)
+    except ServeConfigError as exc:
+        fail(str(exc))
+
+
+def demo(
+    jobs: Annotated[
+        int, typer.Option(min=1, max=10_000, help="How many conferences (one HTTP bulk).")
+    ] = 200,
+    workers: Annotated[int, typer.Option(min=1, help="How many worker processes.")] = 2,
+) -> None:
+    """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
+    settings = load_settings()
+    from confrec.worker.demo import run_demo
+
+    raise typer.Exit(run_demo(settings, jobs=jobs, workers=workers, out=out, err=err))
+
+
+def flower(ctx: typer.Context) -> None:
+    """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
+    from confrec.worker.flower import auth_problem, run_flower
+
+    problem = auth_problem(ctx.args)
+    if problem:
+        fail(problem)
+    raise typer.Exit(run_flower(load_settings(), ctx.args))
