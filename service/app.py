@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from confrec.service.errors import install_handlers
 from confrec.service.jobs import jobs_router
+from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.webhooks import webhooks_router
 
@@ -30,16 +30,7 @@ def create_service(parts: ServiceParts) -> FastAPI:
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        parts.metrics.requests.labels(route, str(response.status_code)).inc()
-        parts.metrics.duration.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, metrics=parts.metrics)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the broker and Redis answer")
     async def healthz() -> JSONResponse:

@@ -6,7 +6,10 @@ share or clash. Labels are route templates and event types, never ids or tokens.
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ServiceMetrics:
@@ -37,3 +40,36 @@ class ServiceMetrics:
             ["event_type", "result"],
             registry=self.registry,
         )
+
+
+class RequestMetrics:
+    """ASGI middleware counting every answer by route template and status, and timing it.
+
+    Plain ASGI rather than ``@app.middleware("http")``: that wraps each request in a
+    second task and stream, which costs a webhook's answer more than its own work.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            # The router wrote the matched route into the scope; unmatched paths share a label.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.duration.labels(route).observe(time.perf_counter() - started)
