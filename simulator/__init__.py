@@ -9,9 +9,16 @@ request flow in :mod:`confrec.simulator.app`, the saved-recording webhooks in
 check the webhook options the way ``run()`` does, for a CLI to report them.
 """
 
-from confrec.simulator.app import create_app
+from confrec.simulator.app import SimOptions, create_app
 from confrec.simulator.server import run, serve_in_thread
 from confrec.simulator.signing import parse_signing_key
 from confrec.simulator.webhooks import check_webhook_url
 
-__all__ = ["check_webhook_url", "create_app", "parse_signing_key", "run", "serve_in_thread"]
+__all__ = [
+    "SimOptions",
+    "check_webhook_url",
+    "create_app",
+    "parse_signing_key",
+    "run",
+    "serve_in_thread",
+]

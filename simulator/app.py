@@ -55,8 +55,26 @@ ROUTE_SUFFIX = "/actions/record_start"
 
 
 @dataclass(frozen=True, slots=True)
+class SimOptions:
+    """Everything a simulator can be started with (the ``confrec simulate`` options)."""
+
+    api_key: str | None = None
+    """The bearer to accept; None accepts any non-empty one."""
+    latency_ms: float = 0.0
+    dedupe_window_s: float = 60.0
+    limit_rps: float | None = None
+    webhook_url: str | None = None
+    """Where signed ``conference.recording.saved`` webhooks go; None sends none."""
+    recording_seconds: float = 1.0
+    signing_key: str | None = None
+    """Base64 of a 32-byte Ed25519 seed; None: a fresh random key."""
+    webhook_retry: WebhookRetry | None = None
+    """A shorter webhook retry policy, for tests."""
+
+
+@dataclass(frozen=True, slots=True)
 class SimConfig:
-    """Immutable knobs given to :func:`create_app`."""
+    """The knobs each request reads."""
 
     api_key: str | None
     latency_ms: float
@@ -187,30 +205,21 @@ def _decide(
 class Simulator:
     """One simulator: its knobs, state and webhooks, and the ASGI ``app`` serving them.
 
-    Every instance has fresh, independent state.  ``signing_key`` is the base64 of a
-    32-byte Ed25519 seed (None: a fresh random key); ``webhook_retry`` shortens the
-    webhook retry policy for tests.
+    Every instance has fresh, independent state.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        latency_ms: float = 0.0,
-        dedupe_window_s: float = 60.0,
-        limit_rps: float | None = None,
-        webhook_url: str | None = None,
-        recording_seconds: float = 1.0,
-        signing_key: str | None = None,
-        webhook_retry: WebhookRetry | None = None,
-    ) -> None:
-        if latency_ms < 0:
+    def __init__(self, options: SimOptions | None = None) -> None:
+        o = options or SimOptions()
+        if o.latency_ms < 0:
             raise ValueError("latency_ms must be >= 0")
-        self.cfg = SimConfig(api_key=api_key, latency_ms=latency_ms)
-        self.state = SimState(dedupe_window_s=dedupe_window_s, limit_rps=limit_rps)
-        seed = None if signing_key is None else parse_signing_key(signing_key)
+        self.cfg = SimConfig(api_key=o.api_key, latency_ms=o.latency_ms)
+        self.state = SimState(dedupe_window_s=o.dedupe_window_s, limit_rps=o.limit_rps)
+        seed = None if o.signing_key is None else parse_signing_key(o.signing_key)
         self.hooks = WebhookSender(
-            webhook_url, Signer(seed), recording_seconds=recording_seconds, retry=webhook_retry
+            o.webhook_url,
+            Signer(seed),
+            recording_seconds=o.recording_seconds,
+            retry=o.webhook_retry,
         )
         routes = [
             Route(ROUTE_PREFIX + "{id:path}" + ROUTE_SUFFIX, self.record_start, methods=["POST"]),
@@ -266,25 +275,6 @@ class Simulator:
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
-def create_app(
-    *,
-    api_key: str | None = None,
-    latency_ms: float = 0.0,
-    dedupe_window_s: float = 60.0,
-    limit_rps: float | None = None,
-    webhook_url: str | None = None,
-    recording_seconds: float = 1.0,
-    signing_key: str | None = None,
-    webhook_retry: WebhookRetry | None = None,
-) -> Starlette:
+def create_app(options: SimOptions | None = None) -> Starlette:
     """Build the simulator's ASGI app; every call gets fresh, independent state."""
-    return Simulator(
-        api_key=api_key,
-        latency_ms=latency_ms,
-        dedupe_window_s=dedupe_window_s,
-        limit_rps=limit_rps,
-        webhook_url=webhook_url,
-        recording_seconds=recording_seconds,
-        signing_key=signing_key,
-        webhook_retry=webhook_retry,
-    ).app
+    return Simulator(options).app

@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator, Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
-from confrec.simulator.app import Simulator
+from confrec.simulator.app import SimOptions, Simulator
 from confrec.simulator.drop import protocol_class
 
 __all__ = ["run", "serve_in_thread"]
@@ -117,18 +117,7 @@ async def _serve(server: _Server) -> None:
             loop.remove_signal_handler(sig)
 
 
-def run(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8099,
-    api_key: str | None = None,
-    latency_ms: float = 0.0,
-    dedupe_window_s: float = 60.0,
-    limit_rps: float | None = None,
-    webhook_url: str | None = None,
-    recording_seconds: float = 1.0,
-    signing_key: str | None = None,
-) -> None:
+def run(options: SimOptions, *, host: str = "127.0.0.1", port: int = 8099) -> None:
     """Serve until SIGINT/SIGTERM, then shut down cleanly and return.
 
     With ``webhook_url``, each recording started is saved ``recording_seconds`` later and
@@ -136,15 +125,7 @@ def run(
     base64 of a 32-byte Ed25519 seed (None: a fresh key).  Bad values raise ValueError
     before anything is printed or bound.
     """
-    sim = Simulator(
-        api_key=api_key,
-        latency_ms=latency_ms,
-        dedupe_window_s=dedupe_window_s,
-        limit_rps=limit_rps,
-        webhook_url=webhook_url,
-        recording_seconds=recording_seconds,
-        signing_key=signing_key,
-    )
+    sim = Simulator(options)
     shown_host = f"[{host}]" if ":" in host else host
 
     def listening(bound_port: int) -> None:

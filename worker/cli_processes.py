@@ -36,7 +36,7 @@ def simulate(
     ] = None,
 ) -> None:
     """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
-    from confrec.simulator import check_webhook_url, parse_signing_key, run
+    from confrec.simulator import SimOptions, check_webhook_url, parse_signing_key, run
 
     try:
         if signing_key is not None:
@@ -48,9 +48,7 @@ def simulate(
             check_webhook_url(webhook_url)
     except ValueError as exc:
         fail(f"--webhook-url: {exc}")
-    run(
-        host=host,
-        port=port,
+    options = SimOptions(
         api_key=api_key,
         latency_ms=latency_ms,
         limit_rps=limit_rps,
@@ -58,6 +56,7 @@ def simulate(
         recording_seconds=recording_seconds,
         signing_key=signing_key,
     )
+    run(options, host=host, port=port)
 
 
 def serve(

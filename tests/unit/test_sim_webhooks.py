@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from confrec.simulator import create_app, parse_signing_key, serve_in_thread
+from confrec.simulator import SimOptions, create_app, parse_signing_key, serve_in_thread
 from confrec.simulator.faults import parse_faults
 from confrec.simulator.webhooks import WebhookRetry, check_webhook_url
 
@@ -101,7 +101,7 @@ def receiver() -> Iterator[Receiver]:
 def simulator(**kwargs: Any) -> Iterator[httpx.Client]:
     """A simulator in a thread, and a client of it (bearer ``k`` accepted)."""
     with (
-        serve_in_thread(create_app(**kwargs)) as port,
+        serve_in_thread(create_app(SimOptions(**kwargs))) as port,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=5.0) as client,
     ):
         yield client
@@ -164,11 +164,11 @@ def test_signing_key_and_options() -> None:
         with pytest.raises(ValueError):
             check_webhook_url(bad_url)
     with pytest.raises(ValueError):
-        create_app(webhook_url="h:80/x")
+        create_app(SimOptions(webhook_url="h:80/x"))
     with pytest.raises(ValueError):
-        create_app(recording_seconds=-1)
+        create_app(SimOptions(recording_seconds=-1))
     with pytest.raises(ValueError):
-        create_app(signing_key="short")
+        create_app(SimOptions(signing_key="short"))
 
 
 def test_public_key_deterministic_with_signing_key_and_served_without_webhooks() -> None:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from confrec.simulator import create_app, serve_in_thread
+from confrec.simulator import SimOptions, create_app, serve_in_thread
 from confrec.simulator import drop as drop_module
 from confrec.simulator import server as server_module
 from confrec.simulator.app import conference_id_from_path
@@ -41,7 +41,7 @@ class SimServer:
     """A simulator on 127.0.0.1:<free port>, served by uvicorn from a thread of its own."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.app = create_app(**kwargs)
+        self.app = create_app(SimOptions(**kwargs))
         self._stack = ExitStack()
         self.root = ""
 
@@ -476,7 +476,10 @@ def read_lines(proc: subprocess.Popen[bytes], count: int, deadline: float) -> li
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_prints_port_and_exits_cleanly(sig: signal.Signals) -> None:
-    code = "from simulator import run; run(port=0, api_key='k', latency_ms=1)"
+    code = (
+        "from confrec.simulator import SimOptions, run; "
+        "run(SimOptions(api_key='k', latency_ms=1), port=0)"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
