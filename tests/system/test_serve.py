@@ -1,0 +1,570 @@
+"""``confrec serve`` as its clients use it: a real service process on loopback, real workers
+where a job must run, curl as the non-Python client.
+
+Every serve gets its own queue and streams, so counts are exact; the module's shared serve
+sits on a queue no worker consumes, so what a request enqueued is what the queue holds.
+The helpers here are shared with ``test_webhooks.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from confrec.config import keys
+from confrec.tasks.job import RecordStartJob, derived_command_id
+from confrec.worker.localstack import CONFREC, ManagedProcess, free_port, start_redis, start_serve
+from tests.conftest import API_KEY, FAST_RETRIES, System, unique
+
+T = TypeVar("T")
+
+TOKEN_A = f"tokA-{uuid.uuid4().hex}"
+TOKEN_B = f"tokB-{uuid.uuid4().hex}"
+WRONG_TOKEN = f"wrong-{uuid.uuid4().hex}"
+#: Given to every serve (which never needs it) to prove it never echoes it.
+SERVE_TELNYX_KEY = f"KEYserve-{uuid.uuid4().hex}"
+SECRETS = (TOKEN_A, TOKEN_B, WRONG_TOKEN, SERVE_TELNYX_KEY)
+
+#: Every serve started and every response body read, for the secrets checks.
+SERVES: list[ManagedProcess] = []
+BODIES: list[bytes] = []
+
+JSON = {"Content-Type": "application/json"}
+GOOD = {"conference_id": "conf-good", "format": "wav"}
+
+
+def dumps(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
+    """``read()`` until ``done`` holds for its value; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g}s; last {value!r}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Api:
+    """An HTTP client of one serve; every response body is kept for the secrets check."""
+
+    root: str
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = TOKEN_A,
+        body: object = None,
+        content: bytes | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        if body is not None:
+            content = dumps(body)
+            sent.setdefault("Content-Type", "application/json")
+        response = self.http.request(method, self.root + path, content=content, headers=sent)
+        BODIES.append(response.content)
+        return response
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        response = self.send("GET", f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        doc: dict[str, Any] = response.json()
+        return doc
+
+    def enqueue(self, job: Mapping[str, object]) -> dict[str, str]:
+        response = self.send("POST", "/v1/jobs", body=job)
+        assert response.status_code == 202, response.text
+        accepted: dict[str, str] = response.json()
+        return accepted
+
+    def finished(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
+        return poll(
+            lambda: self.status(job_id),
+            lambda doc: doc["state"] == "finished",
+            timeout,
+            f"job {job_id} finished",
+        )
+
+
+@dataclass
+class Stack:
+    """A serve and a System on the same queue and streams (workers run through it)."""
+
+    system: System
+    serve: ManagedProcess
+    api: Api
+
+    @property
+    def queue(self) -> str:
+        return self.system.env["CONFREC_QUEUE"]
+
+    @property
+    def recordings_stream(self) -> str:
+        return self.system.env["CONFREC_RECORDINGS_STREAM"]
+
+    def queue_length(self) -> int:
+        return int(self.system.client.llen(self.queue))
+
+    def ledger_keys(self) -> int:
+        """How many jobs the ledger knows (every stack shares one Redis, so compare)."""
+        return sum(1 for _ in self.system.state.scan_iter(match=keys.job_state("*"), count=1000))
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path, redis_url: str, sim: ManagedProcess, *, port: int | None = None, **extra: str
+) -> Iterator[Stack]:
+    """A serve (``extra`` added to its env) on fresh names; stopped, with its workers, after."""
+    tag = uuid.uuid4().hex[:8]
+    names = {
+        "CONFREC_BROKER_URL": redis_url,
+        "CONFREC_QUEUE": f"serve-queue-{tag}",
+        "CONFREC_RESULTS_STREAM": f"serve-results-{tag}",
+        "CONFREC_RECORDINGS_STREAM": f"serve-recordings-{tag}",
+    }
+    serve_env = {
+        **names,
+        "CONFREC_API_TOKENS": f"{TOKEN_A},{TOKEN_B}",
+        "TELNYX_API_KEY": SERVE_TELNYX_KEY,
+        **extra,
+    }
+    worker_env = {
+        **names,
+        "TELNYX_API_KEY": API_KEY,
+        "TELNYX_BASE_URL": sim.extra["base_url"],
+        **FAST_RETRIES,
+    }
+    system = System(workdir / f"serve-{tag}", redis_url, sim.extra["root"], worker_env)
+    serve = start_serve(system.workdir, serve_env, port=port)
+    SERVES.append(serve)
+    api = Api(serve.extra["root"])
+    try:
+        yield Stack(system, serve, api)
+    finally:
+        api.http.close()
+        system.stop_workers()
+        serve.stop()
+
+
+def telnyx_errors(response: httpx.Response, status: int) -> list[dict[str, Any]]:
+    """The errors of a response that must be ``status``, checked to be Telnyx-shaped."""
+    assert response.status_code == status, response.text
+    errors: list[dict[str, Any]] = response.json()["errors"]
+    assert errors
+    for err in errors:
+        assert all(isinstance(err.get(k), str) and err[k] for k in ("code", "title", "detail"))
+    return errors
+
+
+def counters(api: Api, name: str) -> Counter[tuple[str, ...]]:
+    """A counter's samples from /metrics, keyed by its label values in label-name order."""
+    text = api.send("GET", "/metrics", token=None).text
+    found: Counter[tuple[str, ...]] = Counter()
+    for match in re.finditer(rf"^{name}(\{{(?P<labels>.*)\}})? (?P<value>\S+)$", text, re.M):
+        labels = sorted(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
+        found[tuple(value for _, value in labels)] = int(float(match["value"]))
+    return found
+
+
+def assert_no_secret_anywhere() -> None:
+    """No token, wrong token or API key in any serve's log or any response body so far."""
+    assert SERVES and BODIES
+    for serve in SERVES:
+        log = serve.log()
+        assert "Uvicorn running" in log  # the log is the one the serve wrote
+        for secret in SECRETS:
+            assert secret not in log, f"{serve.name} logged a secret"
+    for body in BODIES:
+        for secret in SECRETS:
+            assert secret.encode() not in body
+
+
+@pytest.fixture(scope="module")
+def stack(redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path) -> Iterator[Stack]:
+    """The module's serve; no TELNYX_PUBLIC_KEY, and no worker consumes its queue."""
+    with running_stack(workdir, redis_proc.extra["url"], simulator) as running:
+        yield running
+
+
+@pytest.fixture
+def idle(stack: Stack) -> Iterator[Stack]:
+    """The module's serve with its queue empty when the test starts; emptied after it."""
+    assert stack.queue_length() == 0
+    yield stack
+    stack.system.client.delete(stack.queue)
+
+
+# 1. a non-Python client
+
+
+def curl(url: str, *, body: object = None) -> tuple[int, Any]:
+    argv = ["curl", "-sS", "--max-time", "10", "-w", "%{http_code}"]
+    argv += ["-H", f"Authorization: Bearer {TOKEN_A}"]
+    data = None
+    if body is not None:
+        data = dumps(body)
+        argv += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+    done = subprocess.run([*argv, url], input=data, capture_output=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    BODIES.append(done.stdout[:-3])
+    return int(done.stdout[-3:]), json.loads(done.stdout[:-3])
+
+
+def curl_status(root: str, job_id: str) -> dict[str, Any]:
+    code, doc = curl(f"{root}/v1/jobs/{job_id}")
+    assert code == 200, doc
+    found: dict[str, Any] = doc
+    return found
+
+
+def finished_via_curl(root: str, job_id: str) -> dict[str, Any]:
+    return poll(
+        lambda: curl_status(root, job_id),
+        lambda doc: doc["state"] == "finished",
+        30,
+        f"job {job_id} finished",
+    )
+
+
+@pytest.fixture
+def curl_stack(
+    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
+) -> Iterator[Stack]:
+    if shutil.which("curl") is None:
+        pytest.skip("curl not installed")
+    with running_stack(workdir, redis_proc.extra["url"], simulator) as running:
+        yield running
+
+
+def test_curl_enqueues_follows_each_job_to_its_outcome(curl_stack: Stack) -> None:
+    system, root = curl_stack.system, curl_stack.api.root
+    code, one = curl(f"{root}/v1/jobs", body={"conference_id": unique(), "format": "mp3"})
+    assert code == 202, one
+    bulk = [{"conference_id": unique(), "format": fmt} for fmt in ("wav", "mp3", "wav")]
+    key = f"batch-{uuid.uuid4().hex[:8]}"
+    code, batch = curl(f"{root}/v1/jobs/bulk?batch_key={key}", body=bulk)
+    assert code == 202, batch
+    assert [j["conference_id"] for j in batch["jobs"]] == [b["conference_id"] for b in bulk]
+    assert [j["command_id"] for j in batch["jobs"]] == [
+        derived_command_id(key, RecordStartJob.model_validate(b)) for b in bulk
+    ]
+    accepted: list[dict[str, str]] = [one, *batch["jobs"]]
+    job_ids = [a["job_id"] for a in accepted]
+    assert len(set(job_ids)) == 4
+    for job in accepted:  # no worker yet
+        assert curl_status(root, job["job_id"]) == {
+            **job,
+            "state": "queued",
+            "outcome": None,
+            "recordings": [],
+        }
+
+    system.start_worker(f"curl-{uuid.uuid4().hex[:6]}", concurrency=4)
+    for job in accepted:
+        job_id = job["job_id"]
+        doc = finished_via_curl(root, job_id)
+        outcome = doc["outcome"]
+        assert (outcome["status"], outcome["reason"]) == ("succeeded", "ok")
+        assert (outcome["job_id"], outcome["command_id"]) == (job_id, job["command_id"])
+        assert outcome.get("batch") == (None if job is one else batch["batch"])
+        cli = system.cli("status", job_id, "--json")
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout) == doc
+
+    unknown = system.cli("status", f"no-such-job-{uuid.uuid4().hex}", "--json")
+    assert unknown.returncode == 5, unknown.stderr
+    assert unknown.stdout == ""
+
+    outcomes = system.outcomes(job_ids)
+    assert {job_id: len(found) for job_id, found in outcomes.items()} == dict.fromkeys(job_ids, 1)
+    rows: Any = system.state.xrange(system.settings.results_stream)
+    assert sorted(fields["job_id"] for _, fields in rows) == sorted(job_ids)
+
+
+# 2. nothing enqueued on error
+
+OVERSIZED = {**GOOD, "custom_file_name": "n" * 17_000}
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "status", "pointers"),
+    [
+        pytest.param("/v1/jobs", dumps({**GOOD, "format": "ogg"}), 422, ["/format"], id="format"),
+        pytest.param("/v1/jobs", dumps({**GOOD, "colour": "red"}), 422, ["/colour"], id="unknown"),
+        pytest.param("/v1/jobs", dumps({"format": "wav"}), 422, ["/conference_id"], id="missing"),
+        pytest.param(
+            "/v1/jobs/bulk",
+            dumps([GOOD, GOOD, {**GOOD, "format": "ogg"}, GOOD]),
+            422,
+            ["/2/format"],
+            id="bulk-bad-item",
+        ),
+        pytest.param(
+            "/v1/jobs/bulk",
+            dumps([GOOD, 5, {**GOOD, "format": "ogg"}, {"format": "mp3", "x": 1}]),
+            422,
+            ["/1", "/2/format", "/3/conference_id", "/3/x"],
+            id="bulk-every-problem",
+        ),
+        pytest.param("/v1/jobs", b"{not json", 400, None, id="not-json"),
+        pytest.param("/v1/jobs/bulk", b"[not json", 400, None, id="bulk-not-json"),
+        pytest.param("/v1/jobs", dumps([GOOD]), 400, None, id="array-to-jobs"),
+        pytest.param("/v1/jobs/bulk", dumps(GOOD), 400, None, id="object-to-bulk"),
+        pytest.param("/v1/jobs/bulk", dumps([GOOD] * 10_001), 413, None, id="bulk-10001"),
+        pytest.param("/v1/jobs", dumps(OVERSIZED), 413, None, id="oversized"),
+    ],
+)
+def test_a_refused_request_enqueues_nothing(
+    idle: Stack, path: str, content: bytes, status: int, pointers: list[str] | None
+) -> None:
+    before = idle.ledger_keys()
+    errors = telnyx_errors(idle.api.send("POST", path, content=content, headers=JSON), status)
+    if pointers is not None:  # one error per problem, each pointing at it
+        assert sorted(e["source"]["pointer"] for e in errors) == pointers
+    assert idle.queue_length() == 0
+    assert idle.ledger_keys() == before
+
+
+def test_an_oversized_body_without_content_length_is_refused(idle: Stack) -> None:
+    before = idle.ledger_keys()
+    raw = dumps(OVERSIZED)
+    chunks = (raw[i : i + 1024] for i in range(0, len(raw), 1024))  # sent chunked
+    telnyx_errors(idle.api.send("POST", "/v1/jobs", content=chunks, headers=JSON), 413)
+    assert (idle.queue_length(), idle.ledger_keys()) == (0, before)
+
+
+def test_accepted_requests_show_in_the_same_counts(idle: Stack) -> None:
+    """Control for the tests above: the same counts see what a request did enqueue."""
+    before = idle.ledger_keys()
+    idle.api.enqueue(GOOD)
+    assert (idle.queue_length(), idle.ledger_keys()) == (1, before + 1)
+    accepted = idle.api.send("POST", "/v1/jobs/bulk", body=[GOOD, {**GOOD, "format": "mp3"}])
+    assert accepted.status_code == 202, accepted.text
+    assert (idle.queue_length(), idle.ledger_keys()) == (3, before + 3)
+
+
+# 3. auth
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="none"),
+        pytest.param({"Authorization": f"Bearer {WRONG_TOKEN}"}, id="wrong"),
+        pytest.param({"Authorization": f"Bearer {TOKEN_A[:-1]}"}, id="prefix"),
+        pytest.param({"Authorization": f"Bearer {TOKEN_A},{TOKEN_B}"}, id="both-as-one"),
+        pytest.param({"Authorization": "Bearer"}, id="bearer-alone"),
+        pytest.param({"Authorization": TOKEN_A}, id="no-scheme"),
+        pytest.param(
+            {"Authorization": "Basic " + base64.b64encode(f"u:{TOKEN_A}".encode()).decode()},
+            id="basic",
+        ),
+    ],
+)
+def test_without_a_valid_bearer_token_every_v1_route_answers_401(
+    idle: Stack, headers: dict[str, str]
+) -> None:
+    known = idle.api.enqueue(GOOD)["job_id"]
+    before = idle.ledger_keys()
+    for method, path, body in [
+        ("POST", "/v1/jobs", GOOD),
+        ("POST", "/v1/jobs/bulk", [GOOD]),
+        ("GET", f"/v1/jobs/{known}", None),
+    ]:
+        response = idle.api.send(method, path, token=None, body=body, headers=headers)
+        (err,) = telnyx_errors(response, 401)
+        assert err["code"] == "10009"
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert (idle.queue_length(), idle.ledger_keys()) == (1, before)
+
+
+def test_each_of_the_comma_separated_tokens_is_accepted(idle: Stack) -> None:
+    for token in (TOKEN_A, TOKEN_B):
+        accepted = idle.api.send("POST", "/v1/jobs", token=token, body=GOOD)
+        assert accepted.status_code == 202, accepted.text
+        status = idle.api.send("GET", f"/v1/jobs/{accepted.json()['job_id']}", token=token)
+        assert (status.status_code, status.json()["state"]) == (200, "queued")
+    assert idle.queue_length() == 2
+    (err,) = telnyx_errors(idle.api.send("GET", f"/v1/jobs/{uuid.uuid4()}"), 404)
+    assert err["code"] == "10007"
+
+
+def test_metrics_count_requests_by_route_template_and_code(idle: Stack) -> None:
+    api = idle.api
+    before = counters(api, "confrec_api_requests_total")
+    enqueued = counters(api, "confrec_api_jobs_enqueued_total")[()]
+    job_id = api.enqueue(GOOD)["job_id"]
+    api.status(job_id)
+    api.send("POST", "/v1/jobs", body={**GOOD, "format": "ogg"})
+    api.send("POST", "/v1/jobs", token=WRONG_TOKEN, body=GOOD)
+    unknown = f"unknown-{uuid.uuid4().hex}"
+    api.send("GET", f"/v1/jobs/{unknown}")
+    assert counters(api, "confrec_api_requests_total") - before == Counter(
+        {
+            ("202", "/v1/jobs"): 1,
+            ("422", "/v1/jobs"): 1,
+            ("401", "/v1/jobs"): 1,
+            ("200", "/v1/jobs/{job_id}"): 1,
+            ("404", "/v1/jobs/{job_id}"): 1,
+            ("200", "/metrics"): 2,  # the two reads above
+        }
+    )
+    assert counters(api, "confrec_api_jobs_enqueued_total")[()] == enqueued + 1
+    text = api.send("GET", "/metrics", token=None).text
+    assert job_id not in text and unknown not in text  # labels are templates, never ids
+
+
+def run_serve_alone(redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``confrec serve`` with only these settings; a serve that starts is killed at 30 s."""
+    base = {
+        k: v for k, v in os.environ.items() if k not in ("CONFREC_API_TOKENS", "TELNYX_PUBLIC_KEY")
+    }
+    return subprocess.run(
+        [*CONFREC, "serve", "--port", str(free_port())],
+        env={**base, "CONFREC_BROKER_URL": redis_url, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_serve_refuses_to_start_without_tokens(redis_proc: ManagedProcess) -> None:
+    done = run_serve_alone(redis_proc.extra["url"])
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "CONFREC_API_TOKENS" in line
+
+
+@pytest.mark.parametrize(
+    "public_key", ["not-a-key", base64.b64encode(b"k" * 31).decode()], ids=["text", "31-bytes"]
+)
+def test_serve_refuses_a_public_key_that_is_not_one(
+    redis_proc: ManagedProcess, public_key: str
+) -> None:
+    done = run_serve_alone(
+        redis_proc.extra["url"], CONFREC_API_TOKENS=TOKEN_A, TELNYX_PUBLIC_KEY=public_key
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "TELNYX_PUBLIC_KEY" in line
+
+
+def test_webhooks_answer_503_without_a_public_key(stack: Stack) -> None:
+    body = dumps({"data": {"id": str(uuid.uuid4()), "event_type": "conference.recording.saved"}})
+    headers = {**JSON, "telnyx-timestamp": str(int(time.time())), "telnyx-signature-ed25519": "x"}
+    response = stack.api.send("POST", "/webhooks/telnyx", token=None, content=body, headers=headers)
+    (err,) = telnyx_errors(response, 503)
+    assert "TELNYX_PUBLIC_KEY" in err["detail"]
+    assert stack.system.state.xlen(stack.recordings_stream) == 0
+
+
+# 5. health
+
+
+def test_healthz_follows_redis_and_never_shows_its_password(
+    simulator: ManagedProcess, workdir: Path, tmp_path: Path
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    own_redis = start_redis(tmp_path / "redis", password=password)
+    try:
+        with running_stack(workdir, own_redis.extra["url"], simulator) as running:
+            api = running.api
+            healthy = api.send("GET", "/healthz", token=None)
+            assert healthy.status_code == 200, healthy.text
+            assert healthy.json() == {"status": "ok", "checks": {"broker": "ok", "redis": "ok"}}
+            own_redis.stop()
+            down = poll(
+                lambda: api.send("GET", "/healthz", token=None),
+                lambda r: r.status_code != 200,
+                15,
+                "healthz after redis stopped",
+            )
+            assert down.status_code == 503
+            doc = down.json()
+            assert doc["status"] == "unavailable"
+            assert all(v.startswith("failed") for v in doc["checks"].values()), doc
+            answers = [
+                down,
+                api.send("POST", "/v1/jobs", body=GOOD),
+                api.send("POST", "/v1/jobs/bulk", body=[GOOD]),
+                api.send("GET", f"/v1/jobs/{uuid.uuid4()}"),
+            ]
+            for answer in answers[1:]:
+                telnyx_errors(answer, 503)
+            assert all(password not in a.text for a in answers)
+        log = running.serve.log()
+        assert "redis://:**@127.0.0.1" in log  # the line that names the broker, masked
+        assert password not in log
+    finally:
+        own_redis.stop()
+
+
+# 6. the OpenAPI document
+
+
+def test_openapi_lists_exactly_the_endpoints(stack: Stack) -> None:
+    doc = stack.api.send("GET", "/openapi.json", token=None).json()
+    operations = {(path, method) for path, item in doc["paths"].items() for method in item}
+    assert operations == {
+        ("/v1/jobs", "post"),
+        ("/v1/jobs/bulk", "post"),
+        ("/v1/jobs/{job_id}", "get"),
+        ("/webhooks/telnyx", "post"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
+    }
+    (scheme,) = doc["components"]["securitySchemes"].items()
+    assert scheme[1]["type"] == "http" and scheme[1]["scheme"].lower() == "bearer"
+    for path, method in operations:
+        security = doc["paths"][path][method].get("security")
+        assert security == ([{scheme[0]: []}] if path.startswith("/v1/") else None), path
+
+    fields = set(RecordStartJob.model_fields)
+    assert {"conference_id", "format", "channels", "command_id"} <= fields
+    one = doc["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(one["schema"]["properties"]) == fields
+    assert set(one["schema"]["required"]) == {"conference_id", "format"}
+    bulk = doc["paths"]["/v1/jobs/bulk"]["post"]["requestBody"]["content"]["application/json"]
+    assert bulk["schema"]["type"] == "array"
+    assert set(bulk["schema"]["items"]["properties"]) == fields
+
+
+# 7. secrets (last: it reads every log and body of the tests above)
+
+
+def test_no_secret_in_any_log_line_or_response_body(idle: Stack) -> None:
+    api = idle.api
+    telnyx_errors(api.send("POST", "/v1/jobs", token=WRONG_TOKEN, body=GOOD), 401)
+    telnyx_errors(api.send("GET", f"/v1/jobs/{uuid.uuid4()}", token=WRONG_TOKEN), 401)
+    api.send("POST", "/v1/jobs", token=TOKEN_B, content=b"{", headers=JSON)
+    api.status(api.enqueue(GOOD)["job_id"])
+    api.send("GET", "/metrics", token=None)
+    api.send("GET", "/healthz", token=None)
+    assert_no_secret_anywhere()
