@@ -25,6 +25,7 @@ def create_service(parts: ServiceParts) -> FastAPI:
         version="1",
         docs_url=None,  # the UI loads scripts from a CDN; /openapi.json is the document
         redoc_url=None,
+        openapi_url=None,  # served below as a route of ours, so /metrics labels it
     )
     install_handlers(app)
     app.include_router(jobs_router(parts))
@@ -40,6 +41,10 @@ def create_service(parts: ServiceParts) -> FastAPI:
             {"status": "ok" if healthy else "unavailable", "checks": results},
             status_code=200 if healthy else 503,
         )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus text format")
     async def metrics() -> Response:

@@ -425,6 +425,7 @@ def test_metrics_count_requests_by_route_template_and_code(idle: Stack) -> None:
     api.send("POST", "/v1/jobs", token=WRONG_TOKEN, body=GOOD)
     unknown = f"unknown-{uuid.uuid4().hex}"
     api.send("GET", f"/v1/jobs/{unknown}")
+    api.send("GET", "/openapi.json", token=None)
     assert counters(api, "confrec_api_requests_total") - before == Counter(
         {
             ("202", "/v1/jobs"): 1,
@@ -432,6 +433,7 @@ def test_metrics_count_requests_by_route_template_and_code(idle: Stack) -> None:
             ("401", "/v1/jobs"): 1,
             ("200", "/v1/jobs/{job_id}"): 1,
             ("404", "/v1/jobs/{job_id}"): 1,
+            ("200", "/openapi.json"): 1,
             ("200", "/metrics"): 2,  # the two reads above
         }
     )
@@ -554,6 +556,18 @@ def test_openapi_lists_exactly_the_endpoints(stack: Stack) -> None:
     bulk = doc["paths"]["/v1/jobs/bulk"]["post"]["requestBody"]["content"]["application/json"]
     assert bulk["schema"]["type"] == "array"
     assert set(bulk["schema"]["items"]["properties"]) == fields
+
+
+def test_the_readme_shows_every_endpoint_the_openapi_document_has(stack: Stack) -> None:
+    """README "From any language" has a curl line for each endpoint, and only for those."""
+    doc = stack.api.send("GET", "/openapi.json", token=None).json()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### From any language", 1)[1].split("\n### ", 1)[0]
+    shown = {
+        re.sub(r"/v1/jobs/(?!bulk)[^/]+$", "/v1/jobs/{job_id}", path)
+        for path in re.findall(r'"\$API(/[^"?\s]*)', section)
+    }
+    assert shown == {*doc["paths"], "/openapi.json"}
 
 
 # 7. secrets (last: it reads every log and body of the tests above)
