@@ -28,7 +28,15 @@ import pytest
 
 from confrec.config import keys
 from confrec.tasks.job import RecordStartJob, derived_command_id
-from confrec.worker.localstack import CONFREC, ManagedProcess, free_port, start_redis, start_serve
+from confrec.worker.localstack import (
+    CONFREC,
+    ManagedProcess,
+    StartError,
+    free_port,
+    start_redis,
+    start_serve,
+    wait_until,
+)
 from tests.conftest import API_KEY, FAST_RETRIES, System, unique
 
 T = TypeVar("T")
@@ -54,14 +62,17 @@ def dumps(value: object) -> bytes:
 
 def poll(read: Callable[[], T], done: Callable[[T], bool], timeout: float, what: str) -> T:
     """``read()`` until ``done`` holds for its value; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g}s; last {value!r}")
-        time.sleep(0.05)
+    last: list[T] = []
+
+    def check() -> bool:
+        last[:] = [read()]
+        return done(last[0])
+
+    try:
+        wait_until(check, timeout, what)
+    except StartError:
+        raise AssertionError(f"{what}: not within {timeout:g}s; last {last!r}") from None
+    return last[0]
 
 
 @dataclass

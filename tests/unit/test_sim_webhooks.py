@@ -37,6 +37,7 @@ from starlette.routing import Route
 from confrec.simulator import SimOptions, create_app, parse_signing_key, serve_in_thread
 from confrec.simulator.faults import parse_faults
 from confrec.simulator.webhooks import WebhookRetry, check_webhook_url
+from confrec.worker.localstack import wait_until
 
 from .test_simulator import read_lines
 
@@ -116,10 +117,7 @@ def start(c: httpx.Client, conference_id: str, **body: Any) -> httpx.Response:
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+    wait_until(check, timeout_s, what, interval=0.01)
 
 
 def settled(c: httpx.Client) -> dict[str, int]:
