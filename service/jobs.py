@@ -21,8 +21,10 @@ from confrec.service.bodies import parse_json, parse_object, read_body
 from confrec.service.errors import (
     ApiError,
     ErrorDict,
+    bad_body,
     error,
     pointer,
+    too_large,
     unavailable,
     validation_errors,
 )
@@ -44,7 +46,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No valid bearer token.",
         413: "The body is too large.",
         422: "A job is invalid; source.pointer names its field.",
-        503: "The broker or Redis is unreachable; nothing was enqueued.",
+        503: "The broker or Redis is unreachable; the detail says how many jobs of a bulk "
+        "went out before it (re-send with the same batch_key).",
     }.items()
 }
 _STATUS_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -97,12 +100,9 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
     ) -> JSONResponse:
         items = parse_json(await read_body(request, MAX_BULK_BYTES))
         if not isinstance(items, list):
-            raise ApiError(400, error("10015", "Bad request", "the body must be a JSON array", ""))
+            raise bad_body("the body must be a JSON array")
         if len(items) > MAX_BULK_JOBS:
-            raise ApiError(
-                413,
-                error("10015", "Request too large", f"at most {MAX_BULK_JOBS} jobs per bulk", ""),
-            )
+            raise too_large(f"at most {MAX_BULK_JOBS} jobs per bulk")
         jobs = _validate_all(items)
         batch = str(uuid.uuid4())
         sent = await run_in_threadpool(_enqueue, parts, jobs, batch, batch_key)
