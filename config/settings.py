@@ -32,8 +32,10 @@ RESTORE_MUTEX_EXPIRE_S = 5
 #: Every Redis client confrec builds gives up on a silent server after these many seconds.
 REDIS_CONNECT_TIMEOUT_S = 5.0
 REDIS_SOCKET_TIMEOUT_S = 10.0
-#: Schemes kombu's Redis transport serves; any other broker needs CONFREC_REDIS_URL.
-REDIS_SCHEMES = ("redis", "rediss")
+#: Schemes of a Redis (kombu's Redis transport, or Sentinel in kombu's URL form); any
+#: other broker needs CONFREC_REDIS_URL.
+REDIS_SCHEMES = ("redis", "rediss", "sentinel")
+AMQP_SCHEMES = ("amqp", "amqps", "pyamqp")
 
 
 class Settings(BaseSettings):
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, repr=False)
     """State (ledger, streams, rate limit); defaults to the broker when that is Redis."""
     queue: str = "record_start"
+    sentinel_master: str = "mymaster"
+    """The Sentinel master name, for ``sentinel://`` broker and state URLs."""
+    delivery_limit: int = Field(default=100, ge=1)
+    """RabbitMQ: deliveries of one message before it is dead-lettered (then failed)."""
     results_stream: str = "confrec:results"
     results_maxlen: int = Field(default=1_000_000, gt=0)
     rate_limit: float | None = Field(default=None, gt=0)
@@ -119,6 +125,19 @@ class Settings(BaseSettings):
     @property
     def broker_is_redis(self) -> bool:
         return self.broker_url.partition("://")[0].lower() in REDIS_SCHEMES
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        return self.broker_url.partition("://")[0].lower() in AMQP_SCHEMES
+
+    @property
+    def broker_is_sentinel(self) -> bool:
+        return self.broker_url.partition("://")[0].lower() == "sentinel"
+
+    @property
+    def dead_letter_queue(self) -> str:
+        """RabbitMQ: where a message past ``delivery_limit`` goes to get its outcome."""
+        return f"{self.queue}.dead"
 
     @property
     def state_url(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+from kombu import Exchange, Queue
 
 from confrec.config.settings import (
     MISSING_API_KEY,
@@ -49,22 +50,73 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport="confrec.worker.transport:ReliableTransport"
-        if s.broker_is_redis
-        else None,
-        broker_transport_options={
-            "visibility_timeout": s.visibility_timeout,
-            "unacked_restore_interval": RESTORE_INTERVAL_S,
-            "unacked_restore_throttle": 1,
-            "unacked_mutex_expire": RESTORE_MUTEX_EXPIRE_S,
-            # One list per queue: what the reliable fetch (BLMOVE) can take atomically.
-            "priority_steps": [0],
-            "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
-            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
-        },
         broker_pool_limit=max(10, s.concurrency),
     )
+    if s.broker_is_amqp:
+        app.conf.update(_rabbitmq_conf(s))
+    else:
+        app.conf.update(_redis_conf(s))
     return app
+
+
+def worker_queues(settings: Settings) -> list[str]:
+    """What ``confrec worker`` consumes: the queue, and on RabbitMQ its dead letters too,
+    so that a message past the delivery limit still ends in an outcome."""
+    if settings.broker_is_amqp:
+        return [settings.queue, settings.dead_letter_queue]
+    return [settings.queue]
+
+
+def _redis_conf(s: Settings) -> dict[str, Any]:
+    transport = "ReliableSentinelTransport" if s.broker_is_sentinel else "ReliableTransport"
+    options: dict[str, Any] = {
+        "visibility_timeout": s.visibility_timeout,
+        "unacked_restore_interval": RESTORE_INTERVAL_S,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": RESTORE_MUTEX_EXPIRE_S,
+        # One list per queue: what the reliable fetch (BLMOVE) can take atomically.
+        "priority_steps": [0],
+        "socket_timeout": REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+    }
+    if s.broker_is_sentinel:
+        options["master_name"] = s.sentinel_master
+    return {
+        "broker_transport": f"confrec.worker.transport:{transport}",
+        "broker_transport_options": options,
+    }
+
+
+def _rabbitmq_conf(s: Settings) -> dict[str, Any]:
+    """A quorum queue (replicated; a dead consumer's messages are redelivered at once),
+    publisher confirms, and a delivery limit whose dead letters go to a queue of their
+    own, at least once, instead of being dropped."""
+    quorum = {"x-queue-type": "quorum"}
+    queue = Queue(
+        s.queue,
+        Exchange(s.queue, type="direct"),
+        routing_key=s.queue,
+        queue_arguments={
+            **quorum,
+            "x-delivery-limit": s.delivery_limit,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": s.dead_letter_queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
+    )
+    dead = Queue(
+        s.dead_letter_queue, Exchange(""), routing_key=s.dead_letter_queue, queue_arguments=quorum
+    )
+    return {
+        "task_queues": [queue, dead],
+        "broker_transport_options": {
+            "confirm_publish": True,
+            "connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+        },
+        "broker_connection_timeout": REDIS_CONNECT_TIMEOUT_S,
+        "broker_heartbeat": 30,
+    }
 
 
 @worker_init.connect

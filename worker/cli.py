@@ -44,10 +44,10 @@ def worker(ctx: typer.Context) -> None:
     settings = load_settings()
     if settings.telnyx_api_key is None:
         fail(MISSING_API_KEY)
-    from confrec.worker.app import create_app
+    from confrec.worker.app import create_app, worker_queues
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.
-    argv = ["worker", "--queues", settings.queue, "--pool", settings.pool]
+    argv = ["worker", "--queues", ",".join(worker_queues(settings)), "--pool", settings.pool]
     argv += ["--concurrency", str(settings.concurrency)]
     if not any(a.startswith(("-l", "--loglevel")) for a in ctx.args):
         argv += ["--loglevel", "INFO"]
