@@ -1,12 +1,14 @@
 """A delivery that raised: redelivered with backoff a bounded number of times, then failed.
 
-Celery acks a task that raised, so any exception escaping the task would leave a job with
-no outcome. Instead every exception ends here: the delivery waits a backoff and is
-handed back to the queue (Celery's ``Reject(requeue=True)``; with late acks the message
-stays unacked until then), and once a job has raised ``max_faulty_deliveries`` times it
-is published ``failed``/``retries_exhausted`` with the exception's type as ``detail``.
-While Redis itself fails nothing can be counted or published, so such deliveries back
-off and come back until it answers again: slow, never a hot loop, never acked.
+Celery acks a task that raised, so any exception escaping the task before its outcome is
+published would leave a job with no outcome (the task raises ``JobFailed`` only after a
+``failed`` one is published). Instead every exception ends here: the delivery waits a
+backoff and is handed back to the queue (Celery's ``Reject(requeue=True)``; with late
+acks the message stays unacked until then), and once a job has raised
+``max_faulty_deliveries`` times it is published ``failed``/``retries_exhausted`` with
+the exception's type as ``detail``. While Redis itself fails nothing can be counted or
+published, so such deliveries back off and come back until it answers again: slow, never
+a hot loop, never acked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import redis
 from celery.exceptions import Reject
 from pydantic import ValidationError
 
+from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.ledger import JobLedger
 from confrec.tasks.policy import FaultPolicy
@@ -66,6 +69,7 @@ class FaultHandler:
         """The failed outcome once the bound is reached (None if the job already had one);
         before that, back off and raise ``Reject(requeue=True)``."""
         kind = type(exc).__name__
+        metrics.FAULTY_DELIVERIES.inc()
         if isinstance(exc, redis.RedisError):
             self._redis_failed(job_id, kind)
         log.warning("job %s: delivery raised %s: %s", job_id, kind, exc)
@@ -85,6 +89,29 @@ class FaultHandler:
         )
         return outcome if published else None
 
+    def dead_lettered(
+        self,
+        job_id: str,
+        kwargs: dict[str, Any],
+        *,
+        enqueued_at: str | None,
+        batch: str | None,
+    ) -> Outcome | None:
+        """The broker gave up on this message (RabbitMQ's delivery limit): publish it
+        ``failed`` without another attempt, so a message that kills its workers still
+        ends in an outcome (None if the job already had one)."""
+        try:
+            record = self.ledger.record(job_id)
+            attempts, deliveries = (record.attempts, record.deliveries) if record else (0, 0)
+            outcome = _fault_outcome(job_id, kwargs, "delivery_limit", attempts, None)
+            update = {"enqueued_at": enqueued_at, "batch": batch, "redelivered": deliveries or None}
+            outcome = outcome.model_copy(update=update)
+            published = self.ledger.publish(outcome)
+        except redis.RedisError as redis_exc:
+            self._redis_failed(job_id, type(redis_exc).__name__)
+        log.error("job %s failed: the broker's delivery limit was reached", job_id)
+        return outcome if published else None
+
     def _redis_failed(self, job_id: str, kind: str) -> NoReturn:
         with self._lock:
             if len(self._redis_failures) >= _MEMORY:
@@ -96,7 +123,7 @@ class FaultHandler:
 
 
 def _fault_outcome(
-    job_id: str, kwargs: dict[str, Any], kind: str, attempts: int, faults: int
+    job_id: str, kwargs: dict[str, Any], kind: str, attempts: int, faults: int | None
 ) -> Outcome:
     try:
         job = RecordStartJob.model_validate(kwargs)

@@ -1,5 +1,6 @@
-"""Fixtures for the system tests: a private redis-server, the simulator and real workers,
-all real processes on loopback, each stopped by the fixture that started it."""
+"""Fixtures for the system tests: a private redis-server (and, for tests on both brokers,
+a private RabbitMQ node), the simulator and real workers, all real processes on loopback,
+each stopped by the fixture that started it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from confrec.tasks.producer import Producer
 from confrec.tasks.streams import ResultsStream
 from confrec.worker.app import create_app
 from confrec.worker.clients import redis_client
+from confrec.worker.localrabbit import RabbitNode
 from confrec.worker.localstack import (
     CONFREC,
     ManagedProcess,
@@ -34,6 +36,9 @@ from confrec.worker.localstack import (
 )
 
 API_KEY = "KEYtest-0123456789-not-real"
+
+#: The brokers every guarantee test runs on (``isolated(broker=...)``).
+BROKERS = ["redis", "rabbitmq"]
 
 #: Worker settings that keep retry timing short enough for a test suite.
 FAST_RETRIES = {
@@ -59,6 +64,12 @@ class System:
     sim_root: str
     env: dict[str, str]
     workers: list[ManagedProcess] = field(default_factory=list)
+    rabbit: RabbitNode | None = None
+    """The broker when it is RabbitMQ (``redis_url`` then holds only the state)."""
+
+    @property
+    def broker_url(self) -> str:
+        return self.env["CONFREC_BROKER_URL"]
 
     @property
     def client(self) -> redis.Redis:
@@ -73,7 +84,7 @@ class System:
     @property
     def settings(self) -> Settings:
         return Settings(
-            broker_url=self.redis_url,
+            broker_url=self.broker_url,
             redis_url=self.env.get("CONFREC_REDIS_URL"),
             queue=self.env.get("CONFREC_QUEUE", "record_start"),
             results_stream=self.env.get("CONFREC_RESULTS_STREAM", "confrec:results"),
@@ -112,9 +123,17 @@ class System:
     def deliveries(self) -> dict[str, int]:
         """Where this queue's messages are: queued, delivered and unacknowledged (kombu's
         hash, which a crashed worker's messages sit in until restored), or fetched by a
-        consumer and not yet recorded (the reliable fetch's in-flight lists)."""
-        client = self.client
+        consumer and not yet recorded (the reliable fetch's in-flight lists). On RabbitMQ:
+        ready and unacknowledged, in the queue and in its dead-letter queue."""
         queue = self.settings.queue
+        if self.rabbit is not None:
+            counts = [self.rabbit.queue_counts(q) for q in (queue, self.settings.dead_letter_queue)]
+            return {
+                "queued": sum(c["ready"] for c in counts),
+                "unacked": sum(c["unacked"] for c in counts),
+                "inflight": 0,
+            }
+        client = self.client
         records = [json.loads(raw) for raw in client.hvals("unacked")]
         unacked = len([r for r in records if r[2] == queue])  # [message, exchange, key]
         consumers = [str(c) for c, q in client.hgetall(keys.CONSUMERS).items() if q == queue]
@@ -190,6 +209,14 @@ def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture(scope="session")
+def rabbit_node(workdir: Path) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node, started the first time a test asks for one."""
+    node = RabbitNode(workdir / "rabbitmq").start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
 def simulator(workdir: Path) -> Iterator[ManagedProcess]:
     proc = start_simulator(workdir / "simulator", api_key=API_KEY, latency_ms=5)
     yield proc
@@ -223,16 +250,29 @@ def own_simulator(tmp_path: Path) -> Iterator[ManagedProcess]:
 
 @pytest.fixture
 def isolated(
-    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
+    redis_proc: ManagedProcess,
+    simulator: ManagedProcess,
+    workdir: Path,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Callable[..., System]]:
     """Makes Systems with their own queue and results stream and no worker yet, so a test
-    can start, kill and count workers without other tests' jobs in the way."""
+    can start, kill and count workers without other tests' jobs in the way. With
+    ``broker="rabbitmq"`` the queue is on the private RabbitMQ node, state on Redis."""
     made: list[System] = []
 
-    def make(sim: ManagedProcess | None = None, redis_url: str | None = None, **env: str) -> System:
+    def make(
+        sim: ManagedProcess | None = None,
+        redis_url: str | None = None,
+        broker: str = "redis",
+        **env: str,
+    ) -> System:
         tag = uuid.uuid4().hex[:8]
         sim = sim or simulator
         redis_url = redis_url or redis_proc.extra["url"]
+        rabbit: RabbitNode | None = None
+        if broker == "rabbitmq":
+            rabbit = request.getfixturevalue("rabbit_node")
+            env = {"CONFREC_BROKER_URL": rabbit.url, "CONFREC_REDIS_URL": redis_url, **env}
         system = System(
             workdir / f"isolated-{tag}",
             redis_url,
@@ -246,6 +286,7 @@ def isolated(
                 **FAST_RETRIES,
                 **env,
             },
+            rabbit=rabbit,
         )
         made.append(system)
         return system

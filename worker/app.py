@@ -92,9 +92,10 @@ def _rabbitmq_conf(s: Settings) -> dict[str, Any]:
     publisher confirms, and a delivery limit whose dead letters go to a queue of their
     own, at least once, instead of being dropped."""
     quorum = {"x-queue-type": "quorum"}
+    exchange = Exchange(s.queue, type="topic")  # topic: what native delayed delivery needs
     queue = Queue(
         s.queue,
-        Exchange(s.queue, type="direct"),
+        exchange,
         routing_key=s.queue,
         queue_arguments={
             **quorum,
@@ -105,8 +106,9 @@ def _rabbitmq_conf(s: Settings) -> dict[str, Any]:
             "x-overflow": "reject-publish",
         },
     )
+    # Dead letters arrive through the default exchange, by the queue's name.
     dead = Queue(
-        s.dead_letter_queue, Exchange(""), routing_key=s.dead_letter_queue, queue_arguments=quorum
+        s.dead_letter_queue, exchange, routing_key=s.dead_letter_queue, queue_arguments=quorum
     )
     return {
         "task_queues": [queue, dead],

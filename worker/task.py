@@ -15,7 +15,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from confrec.config.settings import MISSING_API_KEY, Settings, get_settings
-from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
+from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME, JobFailed, Outcome
 from confrec.tasks.policy import FaultPolicy, RetryPolicy
 from confrec.tasks.record_start import RecordStartHandler
 from confrec.tasks.redelivery import FaultHandler, requeue_after
@@ -31,6 +31,8 @@ class ProcessParts:
 
     handler: RecordStartHandler
     faults: FaultHandler
+    dead_letter_queue: str | None
+    """Where the broker puts messages past its delivery limit (RabbitMQ), else None."""
 
 
 def build_parts(settings: Settings) -> ProcessParts:
@@ -57,7 +59,8 @@ def build_parts(settings: Settings) -> ProcessParts:
         ),
     )
     faults = FaultHandler(ledger, FaultPolicy(max_faulty_deliveries=settings.max_faulty_deliveries))
-    return ProcessParts(handler, faults)
+    dead_letters = settings.dead_letter_queue if settings.broker_is_amqp else None
+    return ProcessParts(handler, faults, dead_letters)
 
 
 _parts: dict[int, ProcessParts] = {}
@@ -79,12 +82,31 @@ def _header(request: Any, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@shared_task(name=TASK_NAME, bind=True)  # late acks, reject on loss: the app's defaults
+def _dead_lettered(request: Any, dead_letter_queue: str | None) -> bool:
+    """Whether this delivery comes from the dead-letter queue (RabbitMQ moved it there
+    after its delivery limit; the message is otherwise unchanged)."""
+    info = getattr(request, "delivery_info", None) or {}
+    return dead_letter_queue is not None and info.get("routing_key") == dead_letter_queue
+
+
+def _finished(outcome: Outcome | None) -> str | None:
+    """The task's result once the outcome is published: a ``failed`` one raises
+    ``JobFailed`` (FAILURE in Flower; acked all the same, never redelivered)."""
+    if outcome is None:
+        return None
+    if outcome.status == "failed":
+        raise JobFailed.of(outcome)
+    return f"{outcome.status} (attempts {outcome.attempts})"
+
+
+# Late acks, reject on loss: the app's defaults. ``throws``: logged without a traceback.
+@shared_task(name=TASK_NAME, bind=True, throws=(JobFailed,))
 def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
     """Start the recording of one conference; kwargs are the job's fields.
 
-    Nothing but ``Reject`` leaves this function, so no delivery is acked without an
-    outcome (see ``confrec.tasks.redelivery``).
+    Before an outcome is published nothing but ``Reject`` leaves this function, so no
+    delivery is acked without one (see ``confrec.tasks.redelivery``); after, only
+    ``JobFailed`` does, for a ``failed`` outcome.
     """
     if args:
         kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
@@ -95,8 +117,11 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
         parts = process_parts()
     except Exception as exc:  # this process cannot work: give the job to another
         requeue_after(FaultPolicy().backoff_max_s, f"worker not ready ({type(exc).__name__})")
+    if _dead_lettered(self.request, parts.dead_letter_queue):
+        outcome = parts.faults.dead_lettered(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
+        return outcome.status if outcome else None
     try:
         outcome = parts.handler.handle(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
     except Exception as exc:
         outcome = parts.faults.settle(job_id, kwargs, exc, enqueued_at=enqueued_at, batch=batch)
-    return outcome.status if outcome else None
+    return _finished(outcome)

@@ -7,9 +7,11 @@ import time
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from confrec.config import keys
 from confrec.worker.localstack import wait_until
-from tests.conftest import System, unique
+from tests.conftest import BROKERS, System, unique
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
 QUICK_REDELIVERY = {
@@ -19,10 +21,11 @@ QUICK_REDELIVERY = {
 }
 
 
+@pytest.mark.parametrize("broker", BROKERS)
 def test_sigkill_mid_batch_loses_no_job_and_starts_no_second_recording(
-    isolated: Callable[..., System],
+    isolated: Callable[..., System], broker: str
 ) -> None:
-    system = isolated(**QUICK_REDELIVERY)
+    system = isolated(broker=broker, **QUICK_REDELIVERY)
     doomed = system.start_worker("doomed", concurrency=4)
     system.start_worker("survivor", concurrency=4)
     tag = uuid.uuid4().hex[:8]
@@ -44,10 +47,11 @@ def test_sigkill_mid_batch_loses_no_job_and_starts_no_second_recording(
         assert stats[conference]["recordings"] == 1, conference
 
 
+@pytest.mark.parametrize("broker", BROKERS)
 def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
-    isolated: Callable[..., System],
+    isolated: Callable[..., System], broker: str
 ) -> None:
-    system = isolated()
+    system = isolated(broker=broker)
     worker = system.start_worker("graceful", concurrency=2)
     tag = uuid.uuid4().hex[:8]
     conferences = [f"slow-4000-{tag}-{i}" for i in range(6)]
@@ -67,7 +71,7 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     assert worker.popen.wait(20) == 0
 
     assert system.published() == 2
-    assert system.client.llen(system.settings.queue) == 4  # handed back, not lost
+    wait_until(lambda: system.deliveries()["queued"] == 4, 10, "4 jobs handed back, not lost")
     assert requested() == in_flight  # nothing new was started after SIGTERM
 
     system.start_worker("successor", concurrency=4)

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import cast
 
 import kombu
+import pytest
 import redis
 
 from confrec.worker.localstack import start_redis
-from tests.conftest import API_KEY, System, unique
+from tests.conftest import API_KEY, BROKERS, System, unique
 
 
 def raw(value: bytes | str) -> bytes:
@@ -116,13 +117,14 @@ class _Exploit:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.parametrize("broker", BROKERS)
 def test_a_pickle_message_is_refused_and_the_worker_carries_on(
-    isolated: Callable[..., System], tmp_path: Path
+    isolated: Callable[..., System], tmp_path: Path, broker: str
 ) -> None:
-    system = isolated()
+    system = isolated(broker=broker)
     worker = system.start_worker("strict", concurrency=2)
     marker = tmp_path / "unpickled"
-    with kombu.Connection(system.redis_url) as conn:
+    with kombu.Connection(system.broker_url) as conn:
         conn.Producer().publish(
             pickle.dumps(_Exploit(marker)),
             routing_key=system.settings.queue,
@@ -135,4 +137,4 @@ def test_a_pickle_message_is_refused_and_the_worker_carries_on(
     assert worker.alive()
     assert not marker.exists()
     assert "Refusing to deserialize untrusted content of type pickle" in worker.log()
-    assert system.client.llen(system.settings.queue) == 0  # dropped, not redelivered forever
+    assert system.deliveries()["queued"] == 0  # dropped, not redelivered forever

@@ -1,0 +1,134 @@
+"""A private RabbitMQ node as a real process, for the system tests and the benchmark.
+
+Its own node name, ports, Erlang port mapper, data and log directories, all under one
+work directory, so it never meets the machine's own RabbitMQ (5672) and two can run side
+by side. The management plugin answers on its own port: queue depths and unacknowledged
+counts come from it, as they would for an operator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+from confrec.worker.localstack import (
+    ManagedProcess,
+    StartError,
+    _ready_or_stop,
+    free_port,
+    spawn,
+)
+
+#: Debian puts the server's own scripts here; /usr/sbin/rabbitmq-server switches user.
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+#: Queue statistics refresh interval (ms): the default 5 s would make depths stale.
+STATS_INTERVAL_MS = 250
+
+
+@dataclass(frozen=True)
+class RabbitPorts:
+    amqp: int
+    management: int
+    dist: int
+    epmd: int
+
+    @classmethod
+    def free(cls) -> RabbitPorts:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+
+def rabbitmq_server_binary() -> Path:
+    script = RABBITMQ_BIN / "rabbitmq-server"
+    if not script.exists() and not shutil.which("rabbitmq-server"):
+        raise StartError(
+            "rabbitmq-server is not installed: install Debian's package "
+            "(apt-get install rabbitmq-server)"
+        )
+    return script
+
+
+def _node_env(workdir: Path, ports: RabbitPorts) -> dict[str, str]:
+    conf = workdir / "rabbitmq.conf"
+    conf.write_text(
+        f"listeners.tcp.default = 127.0.0.1:{ports.amqp}\n"
+        f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {ports.management}\n"
+        f"collect_statistics_interval = {STATS_INTERVAL_MS}\n"
+    )
+    plugins = workdir / "enabled_plugins"
+    plugins.write_text("[rabbitmq_management].\n")
+    return {
+        "HOME": str(workdir),  # its own Erlang cookie
+        "RABBITMQ_CONF_ENV_FILE": "/dev/null",  # not the machine node's name and flags
+        "RABBITMQ_NODENAME": f"confrec-{ports.amqp}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(ports.amqp),
+        "RABBITMQ_DIST_PORT": str(ports.dist),
+        "ERL_EPMD_PORT": str(ports.epmd),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        "RABBITMQ_CONFIG_FILE": str(conf),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+        "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(workdir / "log"),
+        "RABBITMQ_PID_FILE": str(workdir / "rabbitmq.pid"),
+    }
+
+
+class RabbitNode:
+    """One node; ``start`` again after ``stop`` brings it back with its data (a restart)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.ports = RabbitPorts.free()
+        self.proc: ManagedProcess | None = None
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.ports.amqp}//"
+        self.api = f"http://127.0.0.1:{self.ports.management}/api"
+
+    def start(self, timeout: float = 60) -> RabbitNode:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        env = _node_env(self.workdir, self.ports)
+        self.proc = spawn(
+            f"rabbitmq-{self.ports.amqp}", [str(rabbitmq_server_binary())], self.workdir, env
+        )
+        _ready_or_stop(self.proc, self._answers, timeout, "rabbitmq-server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop(timeout=30)
+            self.proc = None
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(  # the node's own port mapper, started by it, goes with it
+                ["epmd", "-port", str(self.ports.epmd), "-kill"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+            )
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/overview", auth=("guest", "guest"), timeout=1).is_success
+        except httpx.HTTPError:
+            return False
+
+    def queue_counts(self, queue: str) -> dict[str, int]:
+        """``{"ready", "unacked"}`` of a queue (zeros when it does not exist yet)."""
+        response = httpx.get(
+            f"{self.api}/queues/{quote('/', safe='')}/{quote(queue, safe='')}",
+            auth=("guest", "guest"),
+            timeout=5,
+        )
+        if response.status_code == 404:
+            return {"ready": 0, "unacked": 0}
+        response.raise_for_status()
+        body = response.json()
+        return {
+            "ready": int(body.get("messages_ready", 0)),
+            "unacked": int(body.get("messages_unacknowledged", 0)),
+        }
