@@ -89,6 +89,8 @@ class Settings(BaseSettings):
 
     pool: str = "threads"
     concurrency: int = Field(default=16, ge=1)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """``confrec worker`` serves Prometheus metrics at ``/metrics`` on this port."""
 
     @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod

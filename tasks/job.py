@@ -132,6 +132,22 @@ class Outcome(BaseModel):
         return self.model_dump_json(exclude=unset)
 
 
+class JobFailed(Exception):
+    """Raised by the task after a ``failed`` outcome is published, so that Flower and
+    Celery's events show the job as FAILURE; the task lists it in ``throws`` (logged
+    without a traceback) and, raised, the message is acked: never redelivered."""
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> JobFailed:
+        """Reason, HTTP status, Telnyx's error codes and titles, attempts: no secrets
+        (the outcome carries none), e.g. ``rejected: 422 90019 Conference has already
+        ended (attempts 1)``."""
+        errors = "; ".join(f"{error.code} {error.title}" for error in outcome.errors[:3])
+        parts = [f"{outcome.reason}:", str(outcome.http_status or ""), errors, outcome.detail or ""]
+        text = " ".join(part for part in parts if part)[:400]
+        return cls(f"{text} (attempts {outcome.attempts})")
+
+
 _OPTIONAL_EXTRAS = (
     "batch",
     "detail",

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import redis
 
 from confrec.config import keys
+from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
 
 # KEYS: done-marker, job state, command marker, conference index.
@@ -215,7 +216,10 @@ class JobLedger:
                 remember,
             ],
         )
-        return str(entry_id) if entry_id else None
+        if not entry_id:
+            return None
+        metrics.outcome_published(outcome)
+        return str(entry_id)
 
     def record(self, job_id: str) -> JobRecord | None:
         """Where the job stands, in one atomic read (changes nothing); None if unknown."""

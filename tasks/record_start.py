@@ -17,6 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from confrec.config.settings import TELNYX_DEDUPE_WINDOW_S
+from confrec.tasks import metrics
 from confrec.tasks.job import (
     Outcome,
     RecordStartJob,
@@ -129,6 +130,7 @@ def _redelivery_marks(job_id: str, delivery: Delivery) -> dict[str, Any]:
     """Outcome fields telling that an earlier delivery already sent attempts."""
     if delivery.last_attempt_at is None:
         return {}
+    metrics.REDELIVERIES.inc()
     marks: dict[str, Any] = {"redelivered": delivery.number}
     since = time.time() - delivery.last_attempt_at
     if since > TELNYX_DEDUPE_WINDOW_S:

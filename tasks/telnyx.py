@@ -25,6 +25,7 @@ import httpcore
 import httpx
 from pydantic import SecretStr
 
+from confrec.tasks import metrics
 from confrec.tasks.job import RecordStartJob
 
 _local = threading.local()
@@ -151,8 +152,15 @@ class TelnyxClient:
         """POST one record_start, all of it within the client's timeout; raises
         ``httpx.HTTPError`` when no usable answer came."""
         body = job.request_body() | {"command_id": command_id}
-        with attempt_deadline(self._timeout):
-            return self._http.post(record_start_path(job.conference_id), json=body)
+        started = time.perf_counter()
+        try:
+            with attempt_deadline(self._timeout):
+                response = self._http.post(record_start_path(job.conference_id), json=body)
+        except httpx.HTTPError:
+            metrics.telnyx_answered(None, time.perf_counter() - started)
+            raise
+        metrics.telnyx_answered(response.status_code, time.perf_counter() - started)
+        return response
 
     def close(self) -> None:
         self._http.close()

@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from confrec.config import keys
+from confrec.tasks import metrics
 
 # The bucket's tokens now, on Redis's clock: what was stored plus what the rate has
 # refilled since, capped at the burst (a bucket that expired had refilled to full).
@@ -124,13 +125,15 @@ class FleetThrottle:
         permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
         never outlives its retry deadline here."""
         job_keys = [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)]
+        waited = 0.0
         while True:
             wait_ms = int(self._take(keys=job_keys, args=[*self._limit, repr(time.time())]))
-            if wait_ms <= 0:
-                return True
-            if deadline is not None and time.monotonic() + wait_ms / 1000 > deadline:
-                return False
+            too_late = deadline is not None and time.monotonic() + wait_ms / 1000 > deadline
+            if wait_ms <= 0 or too_late:
+                metrics.RATE_LIMIT_WAIT.observe(waited)
+                return wait_ms <= 0
             self._sleep(wait_ms / 1000)
+            waited += wait_ms / 1000
 
     def pause_fleet(self, seconds: float) -> None:
         """Hold every worker's sends for ``seconds`` (after a 429 with Retry-After)."""

@@ -44,6 +44,13 @@ def worker(ctx: typer.Context) -> None:
     settings = load_settings()
     if settings.telnyx_api_key is None:
         fail(MISSING_API_KEY)
+    if settings.metrics_port is not None:  # before the app imports prometheus_client
+        from confrec.worker.metrics_server import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(settings.metrics_port)
+        except OSError as exc:
+            fail(f"CONFREC_METRICS_PORT={settings.metrics_port}: {exc.strerror or exc}")
     from confrec.worker.app import create_app, worker_queues
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.

@@ -15,6 +15,7 @@ from typing import Protocol
 import redis
 
 from confrec.config import keys
+from confrec.tasks import metrics
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def sweep(client: redis.Redis) -> int:
     )
     if moved:
         client.incrby(keys.RECOVERED, moved)
+        metrics.RECOVERED_JOBS.inc(moved)
         log.warning("recovered %d message(s) of dead consumers back to their queue", moved)
     return moved
 

@@ -73,6 +73,15 @@ def _tasks(flower: Flower) -> dict[str, Any]:
     return tasks
 
 
+#: Flower's state of a job, by the status of its outcome.
+STATES = {"succeeded": "SUCCESS", "failed": "FAILURE"}
+
+
+def _states(flower: Flower, job_ids: list[str]) -> dict[str, str | None]:
+    tasks = _tasks(flower)
+    return {job_id: tasks.get(job_id, {}).get("state") for job_id in job_ids}
+
+
 def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
     system: System, flower: Flower
 ) -> None:
@@ -90,23 +99,45 @@ def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
     status = {job_id: found[0].status for job_id, found in outcomes.items()}
     assert sorted(status.values()) == ["failed", "succeeded", "succeeded", "succeeded"]
 
-    def all_succeeded() -> bool:
-        tasks = _tasks(flower)
-        return all(tasks.get(job_id, {}).get("state") == "SUCCESS" for job_id in sent)
-
-    # A rejected job is a task that ran to completion: SUCCESS, its result says 'failed'.
-    wait_until(all_succeeded, 15, "flower showing every job as SUCCESS")
+    states = {job_id: STATES[found] for job_id, found in status.items()}
+    wait_until(lambda: _states(flower, list(sent)) == states, 15, "flower showing every job")
     tasks = _tasks(flower)
     for job_id, job in sent.items():
         task = tasks[job_id]
         assert task["name"] == TASK_NAME
         assert task["worker"].startswith(f"{worker}@")
-        assert isinstance(task["runtime"], float) and task["runtime"] > 0
-        assert task["result"] == repr(status[job_id])  # the outcome: 'succeeded' or 'failed'
+        if status[job_id] == "succeeded":
+            assert isinstance(task["runtime"], float) and task["runtime"] > 0
+            assert task["result"] == repr("succeeded (attempts 1)")
+        else:  # the missing- conference: Telnyx's 404 (a task-failed event has no runtime)
+            assert task["failed"] > task["started"]
+            assert "rejected: 404 90058 Invalid conference_id (attempts 1)" in task["exception"]
         kwargs = ast.literal_eval(task["kwargs"])  # readable: exactly the job's fields
         assert kwargs == job.task_kwargs()
         assert job.conference_id in task["kwargs"]
         assert f"'command_id': '{job.command_id}'" in task["kwargs"]
+
+
+def test_a_rejected_job_is_a_failure_with_its_reason_and_still_one_outcome(
+    system: System, flower: Flower
+) -> None:
+    """Raised after its outcome is published, ``JobFailed`` is acked like a return: the
+    job is FAILURE in Flower, was sent to Telnyx once and has exactly one outcome."""
+    worker = system.workers[0].name
+    wait_until(lambda: _sees_worker_events(flower, worker), 20, "flower seeing worker events")
+    ended, live = unique("ended-"), unique()
+    rejected, succeeded = system.enqueue([ended, live])
+    outcomes = system.outcomes([rejected, succeeded])  # read until nothing can be redelivered
+    assert [o.reason for o in outcomes[rejected]] == ["rejected"]
+    assert [o.reason for o in outcomes[succeeded]] == ["ok"]
+    expected = {rejected: "FAILURE", succeeded: "SUCCESS"}
+    wait_until(lambda: _states(flower, [rejected, succeeded]) == expected, 15, "flower states")
+    task = _tasks(flower)[rejected]
+    assert "rejected: 422 90019 Conference has already ended (attempts 1)" in task["exception"]
+    assert "JobFailed" in task["exception"]
+    assert _tasks(flower)[succeeded]["result"] == repr("succeeded (attempts 1)")
+    assert len(system.sim_requests(ended)) == 1  # not redelivered: one request to Telnyx
+    assert system.settled()
 
 
 def test_api_key_appears_nowhere_flower_serves_or_logs(system: System, flower: Flower) -> None:
