@@ -119,7 +119,7 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
         requeue_after(FaultPolicy().backoff_max_s, f"worker not ready ({type(exc).__name__})")
     if _dead_lettered(self.request, parts.dead_letter_queue):
         outcome = parts.faults.dead_lettered(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
-        return outcome.status if outcome else None
+        return _finished(outcome)
     try:
         outcome = parts.handler.handle(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
     except Exception as exc:
