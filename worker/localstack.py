@@ -116,19 +116,30 @@ def redis_server_binary() -> str:
 
 
 def start_redis(
-    workdir: Path, port: int | None = None, *, appendonly: bool = False, password: str = ""
+    workdir: Path,
+    port: int | None = None,
+    *,
+    appendonly: bool = False,
+    password: str = "",
+    host: str = "127.0.0.1",
+    command: Sequence[str] = (),
+    wait: bool = True,
 ) -> ManagedProcess:
-    """A private redis-server on loopback; ``extra['url']`` is its URL.
+    """A private redis-server on ``host`` (loopback by default); ``extra['url']`` is its URL.
 
     With ``appendonly`` it keeps its data in ``workdir`` across a restart on the same port.
+    ``command`` prefixes the server's argv (``ip netns exec NS``); without ``wait`` the
+    caller checks readiness from where ``host`` is reachable. Another ``host`` than
+    loopback needs a ``password``: Redis's protected mode refuses other clients without.
     """
     port = port or free_port()
     argv = [
+        *command,
         redis_server_binary(),
         "--port",
         str(port),
         "--bind",
-        "127.0.0.1",
+        host,
         "--save",
         "",
         "--appendonly",
@@ -138,10 +149,11 @@ def start_redis(
         *(["--requirepass", password] if password else []),
     ]
     proc = spawn(f"redis-{port}", argv, workdir)
-    url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
+    url = f"redis://{f':{password}@' if password else ''}{host}:{port}/0"
     proc.extra["url"] = url
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    wait_until(lambda: _pings(client), 10, f"redis-server on port {port} (log {proc.log_path})")
+    if wait:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+        wait_until(lambda: _pings(client), 10, f"redis-server on port {port} (log {proc.log_path})")
     return proc
 
 
@@ -153,18 +165,28 @@ def _pings(client: redis.Redis) -> bool:
 
 
 def start_simulator(
-    workdir: Path, *, api_key: str, latency_ms: float = 0, extra_args: list[str] | None = None
+    workdir: Path,
+    *,
+    api_key: str,
+    latency_ms: float = 0,
+    extra_args: list[str] | None = None,
+    host: str = "127.0.0.1",
+    command: Sequence[str] = CONFREC,
+    wait: bool = True,
 ) -> ManagedProcess:
-    """``confrec simulate`` on a free port; ``extra['base_url']`` is its Telnyx base URL."""
+    """``confrec simulate`` on a free port of ``host``; ``extra['base_url']`` is its Telnyx
+    base URL. ``command`` and ``wait`` as for ``start_redis``."""
     port = free_port()
-    argv = [*CONFREC, "simulate", "--port", str(port), "--latency-ms", str(latency_ms)]
+    argv = [*command, "simulate", "--host", host, "--port", str(port)]
+    argv += ["--latency-ms", str(latency_ms)]
     proc = spawn(
         f"simulator-{port}", argv + (extra_args or []), workdir, {"TELNYX_API_KEY": api_key}
     )
-    root = f"http://127.0.0.1:{port}"
+    root = f"http://{host}:{port}"
     proc.extra["base_url"] = f"{root}/v2"
     proc.extra["root"] = root
-    _ready_or_stop(proc, lambda: _healthy(f"{root}/_sim/health"), 15, "simulator")
+    if wait:
+        _ready_or_stop(proc, lambda: _healthy(f"{root}/_sim/health"), 15, "simulator")
     return proc
 
 
