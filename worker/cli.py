@@ -48,7 +48,7 @@ def worker(ctx: typer.Context) -> None:
         from confrec.worker.metrics_server import serve_worker_metrics
 
         try:
-            serve_worker_metrics(settings.metrics_port)
+            serve_worker_metrics(settings, settings.metrics_port)
         except OSError as exc:
             fail(f"CONFREC_METRICS_PORT={settings.metrics_port}: {exc.strerror or exc}")
     from confrec.worker.app import create_app, worker_queues

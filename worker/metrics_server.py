@@ -5,6 +5,7 @@ prometheus_client's multiprocess mode is on whatever the pool: every process wri
 values to files in one fresh directory and the main process serves their sum. The mode
 is chosen when prometheus_client is first imported, so ``serve_worker_metrics`` runs
 before anything in this process imports it (the children inherit it through fork).
+Beside the sum, the queue's depth is read from the broker at each scrape (a Redis broker).
 """
 
 from __future__ import annotations
@@ -14,12 +15,38 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import redis
+
+from confrec.config.settings import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 #: prometheus_client reads this when it is first imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def serve_worker_metrics(port: int) -> None:
+class QueueDepth:
+    """``confrec_queue_depth``: jobs waiting in the queue now (every worker reports the
+    same figure; a dashboard takes the max). Left out of a scrape while Redis fails."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            depth = self._read()
+        except redis.RedisError:
+            return
+        yield GaugeMetricFamily("confrec_queue_depth", "Jobs waiting in the queue.", depth)
+
+
+def serve_worker_metrics(settings: Settings, port: int) -> None:
     """Multiprocess mode in a new directory (removed at exit), then ``/metrics`` on
     ``port`` from a thread of this process. Raises OSError when the port is taken."""
     if "prometheus_client" in sys.modules:  # too late: the mode is already chosen
@@ -32,4 +59,14 @@ def serve_worker_metrics(port: int) -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    if settings.broker_is_redis and not settings.broker_is_sentinel:
+        registry.register(QueueDepth(_depth_reader(settings)))
     start_http_server(port, registry=registry)
+
+
+def _depth_reader(settings: Settings) -> Callable[[], int]:
+    from confrec.worker.clients import redis_client
+    from confrec.worker.transport import queue_depth
+
+    client = redis_client(settings.broker_url, socket_timeout=2.0)
+    return lambda: queue_depth(client, settings.queue)

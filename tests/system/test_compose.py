@@ -29,7 +29,10 @@ from nacl.signing import SigningKey
 from confrec.worker.localstack import ManagedProcess, free_port, spawn, wait_until
 from tests.conftest import API_KEY
 
-COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+#: Services of the `monitoring` profile: third-party images, not run natively here.
+MONITORING = {"prometheus", "grafana"}
 FLOWER_AUTH = ("ops", "compose-test-pw")
 #: What an operator exports before `docker compose --profile dev up`.
 SERVE_TOKEN = "compose-test-token"
@@ -141,6 +144,8 @@ def check_worker(proc: ManagedProcess, port: int) -> None:
     wait_until(lambda: "ready." in proc.log() or not proc.alive(), 30, f"worker ({proc.log_path})")
     assert proc.alive(), proc.log()[-2000:]
     assert "concurrency: 16" in proc.log()
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)  # CONFREC_METRICS_PORT
+    assert "confrec_queue_depth" in metrics.text
 
 
 def check_flower(proc: ManagedProcess, port: int) -> None:
@@ -192,7 +197,7 @@ def stopping(proc: ManagedProcess) -> Iterator[ManagedProcess]:
     assert not proc.alive()
 
 
-@pytest.mark.parametrize("name", sorted(services()))
+@pytest.mark.parametrize("name", sorted(set(services()) - MONITORING))
 def test_service_command_runs_natively(
     name: str, redis_proc: ManagedProcess, simulator: ManagedProcess, tmp_path: Path
 ) -> None:
@@ -206,6 +211,8 @@ def test_service_command_runs_natively(
         "simulator:8099": urlsplit(simulator.extra["root"]).netloc,
     }
     env = environment(service, addresses)
+    if "CONFREC_METRICS_PORT" in env:  # the worker's own port, moved like the others
+        env["CONFREC_METRICS_PORT"] = str(port)
     assert "api.telnyx.com" not in env.get("TELNYX_BASE_URL", "")  # never the real API here
     with stopping(spawn(name, native_argv(service, port), tmp_path, env)) as proc:
         CHECKS[name](proc, port)
@@ -215,10 +222,11 @@ def test_service_command_runs_natively(
 
 def test_compose_file_shape() -> None:
     found = services()
-    assert set(found) == {"redis", "worker", "serve", "flower", "simulator"}
+    assert set(found) == {"redis", "worker", "serve", "flower", "simulator"} | MONITORING
     worker, flower = found["worker"], found["flower"]
     assert not {"container_name", "ports"} & set(worker), "worker must scale (--scale worker=N)"
     assert found["simulator"]["profiles"] == ["dev"]
+    assert all(found[s]["profiles"] == ["monitoring"] for s in MONITORING)
     assert all("profiles" not in found[s] for s in ("redis", "worker", "serve", "flower"))
     assert "TELNYX_API_KEY" not in found["serve"]["environment"]  # serve never needs it
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
@@ -246,8 +254,8 @@ def test_docker_compose_accepts_the_file_and_requires_the_secrets(tmp_path: Path
 
     ok = compose("config", "--quiet", env={**clean, **HOST_ENV})
     assert ok.returncode == 0, ok.stderr
-    listed = compose("--profile", "dev", "config", "--services", env={**clean, **HOST_ENV})
-    assert set(listed.stdout.split()) == {"redis", "worker", "serve", "flower", "simulator"}
+    listed = compose("--profile", "monitoring", "config", "--services", env={**clean, **HOST_ENV})
+    assert set(listed.stdout.split()) >= {"redis", "worker", "prometheus", "grafana"}
     for required, message in [
         ("FLOWER_BASIC_AUTH", "set FLOWER_BASIC_AUTH=user:password"),
         ("CONFREC_API_TOKENS", "set CONFREC_API_TOKENS=token"),
@@ -256,3 +264,18 @@ def test_docker_compose_accepts_the_file_and_requires_the_secrets(tmp_path: Path
         refused = compose("config", "--quiet", env={**clean, **without})
         assert refused.returncode != 0
         assert message in refused.stderr
+
+
+def test_the_monitoring_profile_scrapes_the_workers_metrics_port() -> None:
+    """Prometheus scrapes every worker replica on the port the worker is told to serve,
+    and Grafana gets the files its mounts name."""
+    found = services()
+    for service in MONITORING:
+        for volume in found[service]["volumes"]:
+            source = volume.split(":")[0]
+            assert not source.startswith("./") or (ROOT / source).exists(), volume
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    (discovery,) = job["dns_sd_configs"]
+    assert discovery["names"] == ["worker"] and discovery["type"] == "A"
+    assert discovery["port"] == int(found["worker"]["environment"]["CONFREC_METRICS_PORT"])

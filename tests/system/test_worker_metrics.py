@@ -70,6 +70,7 @@ def test_worker_metrics_count_what_the_worker_did(
     found = scrape(port)
     assert found[("confrec_redeliveries_total", ())] == 0
     assert found[("confrec_faulty_deliveries_total", ())] == 0
+    assert found[("confrec_queue_depth", ())] == 0
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     assert API_KEY not in text and system.redis_url not in text
     assert "conference" not in text.replace("record_start", "")  # no ids as labels
