@@ -224,12 +224,12 @@ def test_a_host_cut_off_mid_batch_leaves_its_jobs_to_the_other_host(
 ) -> None:
     fleet = fleet_of(**QUICK_REDELIVERY)
     tag = uuid.uuid4().hex[:8]
-    conferences = [f"slow-1500-{tag}-{i:02d}" for i in range(24)]
+    conferences = [f"slow-1500-{tag}-{i:02d}" for i in range(40)]  # 16 threads: 3 rounds
     job_ids = fleet.enqueue(conferences)
     wanted = set(job_ids)
 
-    # Each thread takes its next job as it publishes one: when g1's first outcome is out,
-    # g1 holds about one job per thread, their requests sent within the same moment.
+    # Each thread takes its next job as it publishes one, and the queue is not empty yet:
+    # just after g1's first outcome, g1's threads have sent the requests of their next jobs.
     wait_until(lambda: bool(fleet.logged("g1", PUBLISHED) & wanted), 20, "g1's first outcome")
     fleet.cut("g1")
 
