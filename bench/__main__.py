@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.brokers import broker_phase
 from bench.e2e import E2EPlan, end_to_end
 from bench.enqueue_suite import enqueue_phase
 from bench.pools import compare_pools
@@ -29,7 +30,7 @@ from bench.service import service_phase
 from bench.table import build_rows, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ["enqueue", "e2e", "rss", "pools", "service"]  # "ref": only with --compare-ref
+PHASES = ["enqueue", "e2e", "rss", "pools", "service", "brokers"]  # "ref": only with --compare-ref
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Plan:
     pool_budget_s: float
     service_webhooks: int
     service_bulk_jobs: int
+    broker_enqueue_jobs: int
+    broker_e2e_jobs: int
+    broker_env: dict[str, str]
     ref_enqueue_jobs: int = 10_000
     ref_e2e_jobs: int = 1500
     ref_rounds: int = 2
@@ -70,6 +74,9 @@ FULL = Plan(
     pool_budget_s=15,
     service_webhooks=2000,
     service_bulk_jobs=10_000,
+    broker_enqueue_jobs=5000,
+    broker_e2e_jobs=2000,
+    broker_env=field(default_factory=dict),  # the defaults: what a user's fleet runs
 )
 QUICK = Plan(
     enqueue_sizes=[1000, 2000],
@@ -94,6 +101,13 @@ QUICK = Plan(
     pool_budget_s=2.5,
     service_webhooks=200,
     service_bulk_jobs=1000,
+    broker_enqueue_jobs=500,
+    broker_e2e_jobs=200,
+    broker_env={
+        "CONFREC_VISIBILITY_TIMEOUT": "11",
+        "CONFREC_RETRY_DEADLINE": "3",
+        "CONFREC_HTTP_TIMEOUT": "2",
+    },
     ref_enqueue_jobs=1000,
     ref_e2e_jobs=150,
     ref_rounds=1,
@@ -137,6 +151,9 @@ def _phases(
         ),
         "pools": lambda: compare_pools(rig, plan.pool_jobs, 20, plan.pool_budget_s),
         "service": lambda: service_phase(rig, plan.service_webhooks, plan.service_bulk_jobs),
+        "brokers": lambda: broker_phase(
+            rig, plan.broker_enqueue_jobs, plan.broker_e2e_jobs, plan.broker_env
+        ),
         "ref": lambda: compare_ref(
             rig, ref or "", plan.ref_enqueue_jobs, plan.ref_e2e_jobs, plan.ref_rounds
         ),

@@ -96,16 +96,19 @@ class Rig:
         names: Iterable[str],
         extra_args: list[str] | None = None,
         source: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> list[ManagedProcess]:
         """Start workers in parallel and wait (bounded) for each one's "ready." line.
 
-        Each is ``confrec worker`` exactly as localstack starts it (``CONFREC``)."""
+        Each is ``confrec worker`` exactly as localstack starts it (``CONFREC``); ``env``
+        adds to or overrides the rig's worker environment (another broker, say)."""
         procs: list[ManagedProcess] = []
         stack.callback(_stop_all, procs, STOP_TIMEOUT_S)
         for name in names:
             argv = [*CONFREC, "worker", "--hostname", f"{name}@%h"]
             argv += ["--without-mingle", "--without-gossip", *(extra_args or [])]
-            procs.append(spawn(name, argv, self.workdir, self.worker_env(sim, source)))
+            worker_env = {**self.worker_env(sim, source), **(env or {})}
+            procs.append(spawn(name, argv, self.workdir, worker_env))
         for proc in procs:
             wait_until(_ready(proc), 60, f"worker {proc.name} (log {proc.log_path})")
             if not proc.alive():

@@ -182,6 +182,35 @@ def _service_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _broker_rows(r: dict[str, Any]) -> list[Row]:
+    redis, rabbit = r["redis"], r["rabbitmq"]
+
+    def pair(what: str, key: str, unit: str, note: str) -> Row:
+        return (what, f"{redis[key][unit]:,} / {rabbit[key][unit]:,}", "", note)
+
+    return [
+        pair(
+            f"broker Redis / RabbitMQ: enqueue {r['enqueue_jobs']:,} jobs/s",
+            "enqueue",
+            "rate",
+            "1 producer; RabbitMQ with publisher confirms",
+        ),
+        pair(
+            f"broker Redis / RabbitMQ: end to end {r['e2e_jobs']:,} jobs/s",
+            "e2e",
+            "rate",
+            "1 worker, threads 16, simulator 20 ms",
+        ),
+        pair(
+            "broker Redis / RabbitMQ: redelivery after kill -9, s",
+            "redelivery",
+            "seconds",
+            f"Redis bound {redis['redelivery']['bound_s']:g} s "
+            f"(visibility {r['visibility_timeout_s']:g} s)",
+        ),
+    ]
+
+
 SECTIONS = [
     ("enqueue", _enqueue_rows),
     ("e2e_20", _e2e_rows),
@@ -189,6 +218,7 @@ SECTIONS = [
     ("rss", _rss_rows),
     ("pools", _pool_rows),
     ("service", _service_rows),
+    ("brokers", _broker_rows),
     ("ref", _ref_rows),
 ]
 

@@ -83,11 +83,11 @@ class System:
 
     @property
     def settings(self) -> Settings:
-        return Settings(
-            broker_url=self.broker_url,
-            redis_url=self.env.get("CONFREC_REDIS_URL"),
-            queue=self.env.get("CONFREC_QUEUE", "record_start"),
-            results_stream=self.env.get("CONFREC_RESULTS_STREAM", "confrec:results"),
+        """What the workers' environment configures, as a producer in this process sees it
+        (on RabbitMQ the queue's arguments must match the workers')."""
+        ours = {k.removeprefix("CONFREC_").lower(): v for k, v in self.env.items()}
+        return Settings.model_validate(
+            {k: v for k, v in ours.items() if k in Settings.model_fields}
         )
 
     @property
@@ -213,7 +213,7 @@ def rabbit_node(workdir: Path) -> Iterator[RabbitNode]:
     """A private RabbitMQ node, started the first time a test asks for one."""
     node = RabbitNode(workdir / "rabbitmq").start()
     yield node
-    node.stop()
+    node.stop(graceful=False)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -99,9 +100,14 @@ class RabbitNode:
         _ready_or_stop(self.proc, self._answers, timeout, "rabbitmq-server")
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
+        """Stop the node: as an operator would (its data kept for ``start``), or at once
+        (``graceful=False``: a crash, or the end of a node whose data is thrown away)."""
         if self.proc is not None:
-            self.proc.stop(timeout=30)
+            if graceful:
+                self.proc.stop(timeout=30)
+            else:
+                self.proc.kill_group()
             self.proc = None
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(  # the node's own port mapper, started by it, goes with it
@@ -117,17 +123,22 @@ class RabbitNode:
         except httpx.HTTPError:
             return False
 
-    def queue_counts(self, queue: str) -> dict[str, int]:
-        """``{"ready", "unacked"}`` of a queue (zeros when it does not exist yet)."""
+    def queue(self, name: str) -> dict[str, Any] | None:
+        """The management API's view of a queue (type, arguments, counts), None if absent."""
         response = httpx.get(
-            f"{self.api}/queues/{quote('/', safe='')}/{quote(queue, safe='')}",
+            f"{self.api}/queues/{quote('/', safe='')}/{quote(name, safe='')}",
             auth=("guest", "guest"),
             timeout=5,
         )
         if response.status_code == 404:
-            return {"ready": 0, "unacked": 0}
+            return None
         response.raise_for_status()
-        body = response.json()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def queue_counts(self, name: str) -> dict[str, int]:
+        """``{"ready", "unacked"}`` of a queue (zeros when it does not exist yet)."""
+        body = self.queue(name) or {}
         return {
             "ready": int(body.get("messages_ready", 0)),
             "unacked": int(body.get("messages_unacknowledged", 0)),
