@@ -167,11 +167,17 @@ class Settings(BaseSettings):
     @property
     def safe_broker_url(self) -> str:
         """The broker URL with any password masked, for log lines and messages."""
-        return str(maybe_sanitize_url(self.broker_url))
+        return _sanitized(self.broker_url)
 
     @property
     def safe_state_url(self) -> str:
-        return str(maybe_sanitize_url(self.state_url))
+        return _sanitized(self.state_url)
+
+
+def _sanitized(url: str) -> str:
+    """Each ``;``-separated part masked on its own (a ``sentinel://`` URL has several,
+    which kombu's sanitizer cannot parse as one)."""
+    return ";".join(str(maybe_sanitize_url(part)) for part in url.split(";"))
 
 
 @lru_cache(maxsize=1)

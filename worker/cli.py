@@ -263,13 +263,13 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
-    from confrec.worker.clients import redis_client, state_client
+    from confrec.worker.clients import broker_client, state_client
     from confrec.worker.stats import collect, render
 
     settings = load_settings()
     if not settings.broker_is_redis:
         fail("confrec stats reads the queue from a Redis broker; CONFREC_BROKER_URL is not one")
-    broker, state = redis_client(settings.broker_url), state_client(settings)
+    broker, state = broker_client(settings), state_client(settings)
     try:
         snapshot = collect(broker, state, settings, window_s=window)
     except redis.RedisError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
 
 import redis
@@ -91,27 +92,39 @@ class Heartbeat:
         self._owners: set[Registered] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._client: redis.Redis | None = None
 
     def watch(self, owner: Registered, client: redis.Redis) -> None:
+        """Beat for ``owner`` from now on, through ``client`` (the newest owner's client:
+        after a reconnect, or a Sentinel failover, the old channel's may be closed)."""
         with self._lock:
             self._owners.add(owner)
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
+            self._client = client
+            if self._thread is None or not self._thread.is_alive():  # not after a fork
                 self._thread = threading.Thread(
-                    target=self._run, args=(client,), name="confrec-heartbeat", daemon=True
+                    target=self._run, name="confrec-heartbeat", daemon=True
                 )
                 self._thread.start()
 
     def unwatch(self, owner: Registered) -> None:
         with self._lock:
             self._owners.discard(owner)
-            if not self._owners:
-                self._stop.set()
 
-    def _run(self, client: redis.Redis) -> None:
-        while not self._stop.wait(BEAT_INTERVAL_S):
+    def running(self) -> bool:
+        with self._lock:
+            return self._thread is not None
+
+    def _run(self) -> None:
+        # The thread decides to end under the lock ``watch`` takes, so an owner watched
+        # while a beat was still waiting on Redis (a broker that just died) is never left
+        # without a thread: it ends only when no one is watched, and says so first.
+        while True:
+            time.sleep(BEAT_INTERVAL_S)
             with self._lock:
+                client = self._client
+                if not self._owners or client is None:
+                    self._thread = None
+                    return
                 consumers = dict(r for o in self._owners if (r := o.registration()))
             try:
                 beat(client, consumers)

@@ -18,7 +18,7 @@ from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
-from confrec.worker.clients import redis_client, state_client
+from confrec.worker.clients import broker_client, state_client
 from confrec.worker.producing import create_ledger, create_producer, create_recordings
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
@@ -54,7 +54,7 @@ def build_parts(settings: Settings) -> ServiceParts:
 
 def _broker_answers(settings: Settings) -> None:
     if settings.broker_is_redis:
-        redis_client(settings.broker_url, socket_timeout=REDIS_CONNECT_TIMEOUT_S).ping()
+        broker_client(settings, socket_timeout=REDIS_CONNECT_TIMEOUT_S).ping()
         return
     with kombu.Connection(settings.broker_url, connect_timeout=REDIS_CONNECT_TIMEOUT_S) as conn:
         conn.ensure_connection(max_retries=1)

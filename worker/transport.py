@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 _RedisQoS: Any = kombu_redis.QoS
 _RedisChannel: Any = kombu_redis.Channel
 _RedisTransport: Any = kombu_redis.Transport
+_SentinelChannel: Any = kombu_redis.SentinelChannel
 
 
 def new_consumer_id() -> str:
@@ -197,17 +198,29 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
             return
         consumer, self._registered_as = self._registered_as, None
         self.connection.consumer_heartbeat.unwatch(self)
+        if self.detached():
+            return  # its heartbeat lapses and the sweeper hands the list back
         with suppress(redis.RedisError), self.conn_or_acquire() as client:
             heartbeat.retire(client, consumer)
+
+    def detached(self) -> bool:
+        """Whether kombu already took the transport off its connection (``collect`` after a
+        connection error, then Celery closes again): this channel cannot reach Redis any
+        more, and building a pool would raise AttributeError, which kills the worker."""
+        return self.connection.client is None
 
     def close(self) -> None:
         if self._in_poll and not self._closing:
             # Take the pending reply first (kombu would, inside close): a message it
-            # carries is then recorded as unacked and restored with the others.
+            # carries is then recorded as unacked and restored with the others. A lost
+            # connection lost the reply too; _brpop_read retired this consumer id for it.
             self._closing = True
-            with suppress(virtual.Empty):
+            with suppress(virtual.Empty, *self.connection_errors):
                 self._brpop_read()
         self.release()
+        if self.detached() and self._qos is not None:
+            # Its unacked messages stay in the hash: the visibility timeout restores them.
+            self._qos.restore_at_shutdown = False
         super().close()
 
 
@@ -219,6 +232,20 @@ class ReliableTransport(_RedisTransport):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.consumer_heartbeat = heartbeat.Heartbeat()
+
+
+class ReliableSentinelChannel(ReliableChannel, _SentinelChannel):  # type: ignore[misc]
+    """The reliable fetch on kombu's Sentinel channel: its pool asks the sentinels for the
+    master and, after a failover, reconnects to the new one (redis-py's
+    ``SentinelConnectionPool``); the heartbeat client shares that pool."""
+
+
+class ReliableSentinelTransport(ReliableTransport):
+    """kombu's Sentinel transport (``sentinel://``, transport option ``master_name``)
+    with ``ReliableSentinelChannel``."""
+
+    Channel = ReliableSentinelChannel
+    default_port = kombu_redis.SentinelTransport.default_port
 
 
 # -- reading the broker (confrec stats) ------------------------------------------------
