@@ -5,7 +5,7 @@ prometheus_client's multiprocess mode is on whatever the pool: every process wri
 values to files in one fresh directory and the main process serves their sum. The mode
 is chosen when prometheus_client is first imported, so ``serve_worker_metrics`` runs
 before anything in this process imports it (the children inherit it through fork).
-Beside the sum, the queue's depth is read from the broker at each scrape (a Redis broker).
+Beside the sum, the queue's depth is read from the broker at each scrape (Redis or Sentinel).
 """
 
 from __future__ import annotations
@@ -59,14 +59,14 @@ def serve_worker_metrics(settings: Settings, port: int) -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    if settings.broker_is_redis and not settings.broker_is_sentinel:
+    if settings.broker_is_redis:
         registry.register(QueueDepth(_depth_reader(settings)))
     start_http_server(port, registry=registry)
 
 
 def _depth_reader(settings: Settings) -> Callable[[], int]:
-    from confrec.worker.clients import redis_client
+    from confrec.worker.clients import broker_client
     from confrec.worker.transport import queue_depth
 
-    client = redis_client(settings.broker_url, socket_timeout=2.0)
+    client = broker_client(settings, socket_timeout=2.0)
     return lambda: queue_depth(client, settings.queue)
