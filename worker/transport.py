@@ -197,7 +197,8 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         if self._registered_as is None:
             return
         consumer, self._registered_as = self._registered_as, None
-        self.connection.consumer_heartbeat.unwatch(self)
+        if self.connection is not None:
+            self.connection.consumer_heartbeat.unwatch(self)
         if self.detached():
             return  # its heartbeat lapses and the sweeper hands the list back
         with suppress(redis.RedisError), self.conn_or_acquire() as client:
@@ -206,8 +207,9 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
     def detached(self) -> bool:
         """Whether kombu already took the transport off its connection (``collect`` after a
         connection error, then Celery closes again): this channel cannot reach Redis any
-        more, and building a pool would raise AttributeError, which kills the worker."""
-        return self.connection.client is None
+        more, and building a pool would raise AttributeError, which kills the worker. A
+        channel closed once already has no connection at all."""
+        return self.connection is None or self.connection.client is None
 
     def close(self) -> None:
         if self._in_poll and not self._closing:
