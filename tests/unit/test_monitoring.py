@@ -11,16 +11,20 @@ from typing import Any
 
 import httpx
 import pytest
+from celery.exceptions import Reject
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from confrec.tasks import metrics
 from confrec.tasks.job import JobFailed, Outcome, RecordStartJob, TelnyxError
-from confrec.tasks.ledger import Delivery
+from confrec.tasks.ledger import Delivery, Fault
+from confrec.tasks.policy import FaultPolicy
 from confrec.tasks.record_start import _redelivery_marks
+from confrec.tasks.redelivery import FaultHandler
 from confrec.tasks.telnyx import TelnyxClient
 from confrec.tasks.throttle import FleetThrottle
 from confrec.worker import heartbeat
+from confrec.worker.task import _finished
 
 API_KEY = "KEYsecret-monitoring-0123"
 
@@ -106,6 +110,31 @@ def test_a_delivery_finding_earlier_attempts_counts_as_a_redelivery() -> None:
 def test_what_a_sweep_moves_back_counts_as_recovered() -> None:
     moved = change("confrec_recovered_jobs_total", lambda: heartbeat.sweep(_Scripts(3)))  # type: ignore[arg-type]
     assert moved == 3
+
+
+class _FaultLedger:
+    """The ledger's view of a job that raised once and has no outcome yet."""
+
+    def count_fault(self, job_id: str) -> Fault:
+        return Fault(number=1, attempts=0)
+
+
+def test_a_delivery_that_raised_counts_as_faulty_before_it_is_requeued() -> None:
+    faults = FaultHandler(_FaultLedger(), FaultPolicy(), sleep=lambda _: None)  # type: ignore[arg-type]
+
+    def settle() -> None:
+        with pytest.raises(Reject):
+            faults.settle("j", {}, RuntimeError("boom"), enqueued_at=None, batch=None)
+
+    assert change("confrec_faulty_deliveries_total", settle) == 1
+
+
+def test_the_task_raises_job_failed_only_for_a_failed_outcome() -> None:
+    succeeded = outcome(status="succeeded", reason="ok", attempts=2)
+    assert _finished(succeeded) == "succeeded (attempts 2)"
+    assert _finished(None) is None  # another delivery published it
+    with pytest.raises(JobFailed, match=r"^rejected: 404 \(attempts 1\)$"):
+        _finished(outcome(status="failed", reason="rejected", http_status=404, attempts=1))
 
 
 @pytest.mark.parametrize(
