@@ -76,7 +76,7 @@ FULL = Plan(
     service_bulk_jobs=10_000,
     broker_enqueue_jobs=5000,
     broker_e2e_jobs=2000,
-    broker_env=field(default_factory=dict),  # the defaults: what a user's fleet runs
+    broker_env={},  # the defaults: what a user's fleet runs
 )
 QUICK = Plan(
     enqueue_sizes=[1000, 2000],
