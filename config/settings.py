@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     sentinel_master: str = "mymaster"
     """The Sentinel master name, for ``sentinel://`` broker and state URLs."""
     delivery_limit: int = Field(default=100, ge=1)
-    """RabbitMQ: deliveries of one message before it is dead-lettered (then failed)."""
+    """Redeliveries one job may have before it is published failed, unsent (RabbitMQ:
+    also the queue's ``x-delivery-limit``, which dead-letters such a message)."""
     results_stream: str = "confrec:results"
     results_maxlen: int = Field(default=1_000_000, gt=0)
     rate_limit: float | None = Field(default=None, gt=0)

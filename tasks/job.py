@@ -28,6 +28,8 @@ Trim = Literal["trim-silence"]
 Region = Literal["Australia", "Europe", "Middle East", "US"]
 Status = Literal["succeeded", "failed"]
 Reason = Literal["ok", "rejected", "retries_exhausted", "invalid"]
+#: ``Outcome.detail`` of a job given up, unsent, after more deliveries than the limit.
+DELIVERY_LIMIT = "delivery_limit"
 
 
 class RecordStartJob(BaseModel):

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from confrec.config.settings import TELNYX_DEDUPE_WINDOW_S
 from confrec.tasks import metrics
 from confrec.tasks.job import (
+    DELIVERY_LIMIT,
     Outcome,
     RecordStartJob,
     TelnyxError,
@@ -47,11 +48,17 @@ class RecordStartHandler:
         ledger: JobLedger,
         throttle: FleetThrottle,
         policy: RetryPolicy,
+        *,
+        delivery_limit: int | None = None,
     ) -> None:
         self.telnyx = telnyx
         self.ledger = ledger
         self.throttle = throttle
         self.policy = policy
+        self.delivery_limit = delivery_limit
+        """Redeliveries a job may have; the next one is published failed, unsent (a job
+        that kills every worker it reaches must still end). RabbitMQ's own count of the
+        same, on its queue, dead-letters such a message even before it reaches us."""
 
     def handle(
         self,
@@ -82,6 +89,18 @@ class RecordStartHandler:
         if delivery.succeeded_as:
             return self._publish(
                 Outcome(status="succeeded", reason="ok", duplicate_of=delivery.succeeded_as, **base)
+            )
+        if self.delivery_limit is not None and delivery.number > self.delivery_limit + 1:
+            log.error("job %s: delivery %d is past the delivery limit", job_id, delivery.number)
+            return self._publish(
+                Outcome(
+                    status="failed",
+                    reason="retries_exhausted",
+                    detail=DELIVERY_LIMIT,
+                    attempts=delivery.attempts_before,
+                    redelivered=delivery.number,
+                    **base,
+                )
             )
         base |= _redelivery_marks(job_id, delivery)
         result, sent = self._send_with_retries(job_id, job, command_id)

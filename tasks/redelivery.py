@@ -24,7 +24,7 @@ from celery.exceptions import Reject
 from pydantic import ValidationError
 
 from confrec.tasks import metrics
-from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.job import DELIVERY_LIMIT, Outcome, RecordStartJob
 from confrec.tasks.ledger import JobLedger
 from confrec.tasks.policy import FaultPolicy
 
@@ -103,7 +103,7 @@ class FaultHandler:
         try:
             record = self.ledger.record(job_id)
             attempts, deliveries = (record.attempts, record.deliveries) if record else (0, 0)
-            outcome = _fault_outcome(job_id, kwargs, "delivery_limit", attempts, None)
+            outcome = _fault_outcome(job_id, kwargs, DELIVERY_LIMIT, attempts, None)
             update = {"enqueued_at": enqueued_at, "batch": batch, "redelivered": deliveries or None}
             outcome = outcome.model_copy(update=update)
             published = self.ledger.publish(outcome)

@@ -57,6 +57,7 @@ def build_parts(settings: Settings) -> ProcessParts:
             backoff_initial_s=settings.retry_backoff_initial,
             backoff_max_s=settings.retry_backoff_max,
         ),
+        delivery_limit=settings.delivery_limit,
     )
     faults = FaultHandler(ledger, FaultPolicy(max_faulty_deliveries=settings.max_faulty_deliveries))
     dead_letters = settings.dead_letter_queue if settings.broker_is_amqp else None

@@ -81,6 +81,35 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     assert set(in_flight) <= finished_first
 
 
+@pytest.mark.parametrize("broker", BROKERS)
+def test_a_message_that_kills_every_worker_ends_failed_at_the_delivery_limit(
+    isolated: Callable[..., System], broker: str
+) -> None:
+    """RabbitMQ dead-letters the message after its second return; on Redis the ledger
+    counts the deliveries and the third one gives up."""
+    system = isolated(broker=broker, CONFREC_DELIVERY_LIMIT="1", **QUICK_REDELIVERY)
+    conference = f"slow-5000-poison-{uuid.uuid4().hex[:8]}"
+    (job_id,) = system.enqueue([conference])
+    for delivery in (1, 2):  # each delivery's worker dies mid-request, as an OOM kill would
+        worker = system.start_worker(f"victim{delivery}", concurrency=1)
+
+        def requested(count: int = delivery) -> bool:
+            return len(system.sim_requests(conference)) == count
+
+        wait_until(requested, 40, f"delivery {delivery} reaching the simulator")
+        worker.kill_group()
+
+    system.start_worker("survivor", concurrency=1)
+    outcome = system.outcome(job_id, timeout=40)
+    assert (outcome.status, outcome.reason, outcome.detail) == (
+        "failed",
+        "retries_exhausted",
+        "delivery_limit",
+    )
+    assert outcome.attempts == 2
+    assert len(system.sim_requests(conference)) == 2  # given up, not sent a third time
+
+
 def consumer_queues(system: System) -> set[str]:
     return {str(queue) for queue in system.client.hvals(keys.CONSUMERS)}
 

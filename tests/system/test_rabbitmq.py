@@ -1,5 +1,5 @@
-"""RabbitMQ as the broker: a quorum queue that survives a restart, and a delivery limit
-that ends a poison message in an outcome instead of a silent drop."""
+"""RabbitMQ as the broker: a quorum queue, with a delivery limit and a dead-letter queue,
+that survives a restart (the delivery limit itself: test_guarantees.py, both brokers)."""
 
 from __future__ import annotations
 
@@ -25,32 +25,6 @@ def test_the_queue_is_a_quorum_queue_with_a_delivery_limit_and_a_dead_letter_que
     assert (queue["type"], dead["type"]) == ("quorum", "quorum")
     assert queue["arguments"]["x-delivery-limit"] == 7
     assert queue["arguments"]["x-dead-letter-routing-key"] == system.settings.dead_letter_queue
-
-
-def test_a_message_that_kills_every_worker_ends_failed_at_the_delivery_limit(
-    isolated: Callable[..., System],
-) -> None:
-    system = isolated(broker="rabbitmq", CONFREC_DELIVERY_LIMIT="1")
-    conference = f"slow-5000-poison-{uuid.uuid4().hex[:8]}"
-    (job_id,) = system.enqueue([conference])
-    for delivery in (1, 2):  # each delivery's worker dies mid-request, as an OOM kill would
-        worker = system.start_worker(f"victim{delivery}", concurrency=1)
-
-        def requested(count: int = delivery) -> bool:
-            return len(system.sim_requests(conference)) == count
-
-        wait_until(requested, 20, f"delivery {delivery} reaching the simulator")
-        worker.kill_group()
-
-    system.start_worker("survivor", concurrency=1)
-    outcome = system.outcome(job_id, timeout=40)
-    assert (outcome.status, outcome.reason, outcome.detail) == (
-        "failed",
-        "retries_exhausted",
-        "delivery_limit",
-    )
-    assert outcome.attempts == 2
-    assert len(system.sim_requests(conference)) == 2  # given up, not sent a third time
 
 
 @pytest.mark.timeout(180)
