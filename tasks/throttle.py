@@ -1,7 +1,10 @@
 """FleetThrottle: one request rate to Telnyx across every worker process.
 
 Celery's ``rate_limit`` is per worker; this is a token bucket in Redis (one Lua step, on
-Redis's clock, so workers on different hosts agree). A 429 with Retry-After sets a shared
+Redis's clock, so workers on different hosts agree). A caller that finds it empty reserves
+the next token and sleeps until then, so waiters are served in the order they asked; with
+plain polling, each refill goes to whoever asks first and one job can lose every race
+until its retry deadline. A 429 with Retry-After sets a shared
 pause key, and every worker holds its sends until it expires, not just the job that got it.
 ``state`` reads both with the same refill rule, for ``confrec stats``.
 The same step that lets an attempt go out records it in the job's history, so the history
@@ -35,33 +38,38 @@ local function refill(bucket, rate, burst)
 end
 """
 
-# KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now.
-# Returns 0 when the attempt may go out (and is recorded), else ms to wait and ask again.
+# KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now,
+# longest wait the caller accepts (ms, "" = any), "1" if the caller holds a reservation.
+# Returns {GO, 0}: send now (the attempt is recorded); {PAUSED, ms}: ask again then;
+# {RESERVED, ms}: a token is this caller's at that time (the bucket goes into debt, so
+# waiters are served in the order they asked: nobody loses the race every time);
+# {REFUSED, ms}: the next free token is further away than the caller can wait.
 _TAKE = (
     _REFILL
     + """
 local function record()
   redis.call('HINCRBY', KEYS[3], 'attempts', 1)
   redis.call('HSET', KEYS[3], 'last_attempt_at', ARGV[3])
-  return 0
+  return {0, 0}
 end
 local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then return paused end
-if ARGV[1] == '' then return record() end
+if paused > 0 then return {1, paused} end
+if ARGV[1] == '' or ARGV[5] == '1' then return record() end
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tokens, now = refill(KEYS[1], rate, burst)
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
+if tokens < 1 then
   wait = math.ceil((1 - tokens) / rate * 1000)
+  if ARGV[4] ~= '' and wait > tonumber(ARGV[4]) then return {3, wait} end
 end
+tokens = tokens - 1
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
 if wait == 0 then return record() end
-return wait
+return {2, wait}
 """
 )
+GO, PAUSED, RESERVED, REFUSED = 0, 1, 2, 3
 
 # KEYS: bucket, pause. ARGV: rate ("" = unlimited), burst. Reads only.
 # Returns {pause PTTL, tokens now} ({pause PTTL} when unlimited).
@@ -94,7 +102,8 @@ class ThrottleState:
     rate_limit: float | None
     rate_burst: int | None
     tokens: float | None
-    """Tokens in the bucket now; None when no limit is configured (nothing is counted)."""
+    """Tokens in the bucket now, negative while waiting attempts hold reservations; None
+    when no limit is configured (nothing is counted)."""
     pause_remaining_ms: int
     """0 when no pause is in force; -1 for a pause key without expiry (should not happen)."""
 
@@ -123,15 +132,18 @@ class FleetThrottle:
     def acquire(self, job_id: str, deadline: float | None = None) -> bool:
         """Wait for permission to send an attempt of ``job_id`` and record it; False if
         permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
-        never outlives its retry deadline here."""
+        never outlives its retry deadline here. Tokens are reserved in the order asked."""
         job_keys = [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)]
-        waited = 0.0
+        reserved, waited = "", 0.0
         while True:
-            wait_ms = int(self._take(keys=job_keys, args=[*self._limit, repr(time.time())]))
+            budget = "" if deadline is None else str(int((deadline - time.monotonic()) * 1000))
+            args = [*self._limit, repr(time.time()), budget, reserved]
+            code, wait_ms = (int(part) for part in self._take(keys=job_keys, args=args))
             too_late = deadline is not None and time.monotonic() + wait_ms / 1000 > deadline
-            if wait_ms <= 0 or too_late:
+            if code in (GO, REFUSED) or too_late:
                 metrics.RATE_LIMIT_WAIT.observe(waited)
-                return wait_ms <= 0
+                return code == GO
+            reserved = "1" if code == RESERVED else reserved
             self._sleep(wait_ms / 1000)
             waited += wait_ms / 1000
 

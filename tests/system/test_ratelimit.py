@@ -1,13 +1,18 @@
-"""The fleet-wide rate limit and the fleet-wide pause after a 429, across 3 workers."""
+"""The fleet-wide rate limit and the fleet-wide pause after a 429, across 3 workers; the
+bucket's fairness on the real Lua."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
 
 import pytest
 
 from confrec.config import keys
+from confrec.tasks.throttle import FleetThrottle
+from confrec.worker.clients import redis_client
 from confrec.worker.localstack import ManagedProcess, wait_until
 from tests.conftest import BROKERS, System
 
@@ -49,3 +54,31 @@ def test_a_429_with_retry_after_pauses_the_whole_fleet(
     first_sends = [system.sim_requests(c)[0]["t"] for c in others]
     # Retry-After: 1 — no worker sent anything until the second had passed.
     assert min(first_sends) >= rejected_at + 0.95
+
+
+def test_waiters_reserve_tokens_in_turn_so_none_loses_every_race(
+    redis_proc: ManagedProcess,
+) -> None:
+    """40 attempts at once on a 20/s bucket: each reserves the next free token, so all get
+    one within ~2 s (the deadline is 4 s) and no two go out closer than the rate allows.
+    With first-come polling a waiter could lose every refill until its deadline."""
+    client = redis_client(redis_proc.extra["url"])
+    client.delete(keys.RATE_BUCKET, keys.FLEET_PAUSE)
+    throttle = FleetThrottle(client, rate=20.0, burst=1)
+    granted: list[float] = []
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def attempt(n: int) -> None:
+        ok = throttle.acquire(f"fair-{n}", deadline=time.monotonic() + 4)
+        with lock:
+            (granted.append(time.monotonic()) if ok else refused.append(n))
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert (refused, len(granted)) == ([], 40)
+    gaps = [b - a for a, b in zip(sorted(granted), sorted(granted)[1:], strict=False)]
+    assert sum(gaps) >= 39 / 20 * 0.9  # 39 intervals of 1/rate, less scheduling jitter

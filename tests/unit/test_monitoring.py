@@ -80,10 +80,10 @@ def test_every_telnyx_request_counts_its_code_or_error_and_its_duration() -> Non
 class _Scripts:
     """A Redis client whose every Lua script answers the next of ``replies``."""
 
-    def __init__(self, *replies: int) -> None:
+    def __init__(self, *replies: object) -> None:
         self.replies = list(replies)
 
-    def register_script(self, _: str) -> Callable[..., int]:
+    def register_script(self, _: str) -> Callable[..., object]:
         return lambda **_: self.replies.pop(0)
 
     def incrby(self, *_: object) -> None:
@@ -92,10 +92,10 @@ class _Scripts:
 
 def test_the_time_waited_for_the_rate_limit_is_observed_per_attempt() -> None:
     slept: list[float] = []
-    throttle = FleetThrottle(_Scripts(250, 0), rate=4.0, sleep=slept.append)  # type: ignore[arg-type]
+    throttle = FleetThrottle(_Scripts([2, 250], [0, 0]), rate=4.0, sleep=slept.append)  # type: ignore[arg-type]
     waited = change("confrec_rate_limit_wait_seconds_sum", lambda: throttle.acquire("job"))
     assert slept == [0.25] and waited == pytest.approx(0.25)
-    late = FleetThrottle(_Scripts(5000), rate=0.2)  # type: ignore[arg-type]
+    late = FleetThrottle(_Scripts([3, 5000]), rate=0.2)  # type: ignore[arg-type]
     assert change("confrec_rate_limit_wait_seconds_count", lambda: late.acquire("job", 0.0)) == 1
 
 
