@@ -9,7 +9,7 @@ sentinels, so that a failover can be agreed (quorum 2) as soon as the master die
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,20 +48,18 @@ class SentinelCluster:
         parts = [f"127.0.0.1:{s.extra['port']}" for s in self.sentinels]
         return f"sentinel://{auth}" + ";sentinel://".join(parts) + "/0"
 
-    def master_port(self) -> int | None:
-        """The master's port as the first live sentinel sees it now."""
-        for proc in self.sentinels:
-            if proc.alive():
-                with suppress(redis.RedisError), _sentinel(proc) as client:
-                    found = client.sentinel_get_master_addr_by_name(self.master_name)
-                    return int(found[1]) if found else None
-        return None
-
     def wait_for_failover(self, timeout: float = 30) -> int:
-        """After the master died: wait until the sentinels name the replica as master and it
-        accepts writes; returns its port."""
+        """After the master died: wait until every live sentinel names the replica as the
+        master, in a state redis-py's discovery accepts, and it accepts writes; returns
+        its port. (One sentinel knows first; the others learn it a moment later.)"""
         old, new = int(self.master.extra["port"]), int(self.replica.extra["port"])
-        wait_until(lambda: self.master_port() == new, timeout, f"failover off port {old}", 0.1)
+        live = [proc for proc in self.sentinels if proc.alive()]
+        wait_until(
+            lambda: all(_names_master(p, self.master_name, new) for p in live),
+            timeout,
+            f"failover off port {old}",
+            0.1,
+        )
         promoted = redis.Redis(port=new, password=self.password or None, socket_timeout=1)
         wait_until(lambda: _role(promoted) == "master", timeout, f"port {new} promoted", 0.1)
         return new
@@ -129,6 +127,16 @@ def _start_sentinel(workdir: Path, name: str, master_port: int, password: str) -
 
 def _sentinel(proc: ManagedProcess) -> redis.Redis:
     return redis.Redis(port=int(proc.extra["port"]), socket_timeout=1, decode_responses=True)
+
+
+def _names_master(proc: ManagedProcess, name: str, port: int) -> bool:
+    try:
+        with _sentinel(proc) as client:
+            state = client.sentinel_master(name)
+    except redis.RedisError:
+        return False
+    down = state.get("is_sdown") or state.get("is_odown")
+    return int(state.get("port", 0)) == port and bool(state.get("is_master")) and not down
 
 
 def _knows_everyone(proc: ManagedProcess, name: str) -> bool:

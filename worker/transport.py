@@ -26,6 +26,7 @@ from contextlib import suppress
 from time import monotonic, time
 from typing import Any
 
+import kombu.transport
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
@@ -33,6 +34,7 @@ from kombu.utils.json import dumps, loads
 
 from confrec.config import keys
 from confrec.worker import heartbeat
+from confrec.worker.clients import SentinelURL
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +241,20 @@ class ReliableTransport(_RedisTransport):  # type: ignore[misc]
 class ReliableSentinelChannel(ReliableChannel, _SentinelChannel):  # type: ignore[misc]
     """The reliable fetch on kombu's Sentinel channel: its pool asks the sentinels for the
     master and, after a failover, reconnects to the new one (redis-py's
-    ``SentinelConnectionPool``); the heartbeat client shares that pool."""
+    ``SentinelConnectionPool``).
+
+    The master's credentials and database always come from the URL's first part, as
+    confrec's own clients read them (``clients.SentinelURL``): kombu switches to the next
+    part after a connection failure and would take them from that part instead — no
+    password, or another database."""
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        params: dict[str, Any] = super()._connparams(asynchronous)
+        parts = self.connection.client.alt
+        if parts:
+            url = SentinelURL.parse(";".join(parts))
+            params.update(db=url.db, username=url.username, password=url.password)
+        return params
 
 
 class ReliableSentinelTransport(ReliableTransport):
@@ -248,6 +263,21 @@ class ReliableSentinelTransport(ReliableTransport):
 
     Channel = ReliableSentinelChannel
     default_port = kombu_redis.SentinelTransport.default_port
+
+
+def _failover_keeps_the_reliable_fetch() -> None:
+    """kombu fails over between the ``;``-separated parts of a ``sentinel://`` URL
+    (``Connection.switch``) and takes the transport from the next part's scheme: after
+    the first broker failure a worker would run kombu's own SentinelTransport — BRPOP, no
+    heartbeat, no sweeper — and a message stranded in an in-flight list by the failure
+    would stay there for good. So in a process that uses this module, ``sentinel`` is
+    this transport."""
+    kombu.transport.TRANSPORT_ALIASES["sentinel"] = f"{__name__}:ReliableSentinelTransport"
+    cache: dict[str, Any] = getattr(kombu.transport, "_transport_cache", {})
+    cache.pop("sentinel", None)
+
+
+_failover_keeps_the_reliable_fetch()
 
 
 # -- reading the broker (confrec stats) ------------------------------------------------

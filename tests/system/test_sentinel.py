@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from confrec.config import keys
 from confrec.config.settings import Settings
 from confrec.worker.clients import redis_client
 from confrec.worker.localsentinel import SentinelCluster, start_sentinel_cluster
@@ -43,6 +44,14 @@ class SentinelSystem(System):
     @property
     def settings(self) -> Settings:
         return super().settings.model_copy(update={"sentinel_master": MASTER})
+
+
+def beating(system: System) -> set[int]:
+    """The processes whose consumers of this queue have a live heartbeat (consumer ids
+    are host:pid:random)."""
+    client, queue = system.client, system.settings.queue
+    consumers = [str(c) for c, q in client.hgetall(keys.CONSUMERS).items() if q == queue]
+    return {int(c.split(":")[-2]) for c in consumers if client.exists(keys.consumer_alive(c))}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +119,10 @@ def test_master_killed_mid_batch_loses_no_job_and_starts_no_second_recording(
     cluster.wait_for_failover(timeout=20)
 
     outcomes = system.outcomes(job_ids, timeout=60)
+    # Each worker fetches reliably again, on the new master: heartbeat, sweeper and all.
+    wait_until(
+        lambda: beating(system) == {w.pid for w in workers}, 15, "heartbeats after the failover"
+    )
     assert {job: len(o) for job, o in outcomes.items() if len(o) != 1} == {}
     assert {o[0].status for o in outcomes.values()} == {"succeeded"}
     stats = system.sim("/_sim/stats")["conferences"]

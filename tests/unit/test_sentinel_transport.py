@@ -1,0 +1,42 @@
+"""The Sentinel transport (worker/transport.py) across kombu's failover between the parts
+of a ``sentinel://`` URL, without a server: the reliable transport stays, and so do the
+first part's password and database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kombu
+
+from confrec.worker.transport import ReliableSentinelChannel, ReliableSentinelTransport
+
+URL = "sentinel://:pw@s1:26380/2;sentinel://s2:26381;sentinel://s3:26382/2"
+NAME = "confrec.worker.transport:ReliableSentinelTransport"
+
+
+def connection() -> kombu.Connection:
+    return kombu.Connection(URL, transport=NAME, transport_options={"master_name": "m"})
+
+
+def test_switching_to_the_next_sentinel_keeps_the_reliable_transport() -> None:
+    conn = connection()
+    assert isinstance(conn.transport, ReliableSentinelTransport)
+    for part in conn.alt[1:]:
+        conn.switch(part)  # what kombu does after a connection error
+        assert isinstance(conn.transport, ReliableSentinelTransport)
+
+
+def connparams(conn: kombu.Connection) -> dict[str, Any]:
+    """The channel's connection parameters, from a channel that never connected."""
+    channel: Any = ReliableSentinelChannel.__new__(ReliableSentinelChannel)
+    channel.connection = conn.transport
+    params: dict[str, Any] = channel._connparams()
+    return params
+
+
+def test_every_part_connects_with_the_first_parts_password_and_database() -> None:
+    conn = connection()
+    for part in conn.alt:
+        conn.switch(part)
+        params = connparams(conn)
+        assert (params["password"], params["db"]) == ("pw", 2), part
