@@ -5,7 +5,7 @@ prometheus_client's multiprocess mode is on whatever the pool: every process wri
 values to files in one fresh directory and the main process serves their sum. The mode
 is chosen when prometheus_client is first imported, so ``serve_worker_metrics`` runs
 before anything in this process imports it (the children inherit it through fork).
-Beside the sum, the queue's depth is read from the broker at each scrape (Redis or Sentinel).
+Beside the sum, the queue's depth is read from the broker at each scrape (any broker).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import kombu
 import redis
+from amqp.exceptions import AMQPError
 
 from confrec.config.settings import Settings
 
@@ -31,7 +33,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 class QueueDepth:
     """``confrec_queue_depth``: jobs waiting in the queue now (every worker reports the
-    same figure; a dashboard takes the max). Left out of a scrape while Redis fails."""
+    same figure; a dashboard takes the max). Left out of a scrape while the broker fails."""
 
     def __init__(self, read: Callable[[], int]) -> None:
         self._read = read
@@ -41,7 +43,7 @@ class QueueDepth:
 
         try:
             depth = self._read()
-        except redis.RedisError:
+        except (redis.RedisError, OSError, AMQPError):
             return
         yield GaugeMetricFamily("confrec_queue_depth", "Jobs waiting in the queue.", depth)
 
@@ -59,14 +61,23 @@ def serve_worker_metrics(settings: Settings, port: int) -> None:
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    if settings.broker_is_redis:
-        registry.register(QueueDepth(_depth_reader(settings)))
+    registry.register(QueueDepth(_depth_reader(settings)))
     start_http_server(port, registry=registry)
 
 
 def _depth_reader(settings: Settings) -> Callable[[], int]:
+    if settings.broker_is_amqp:
+        return lambda: _amqp_queue_depth(settings)
     from confrec.worker.clients import broker_client
     from confrec.worker.transport import queue_depth
 
     client = broker_client(settings, socket_timeout=2.0)
     return lambda: queue_depth(client, settings.queue)
+
+
+def _amqp_queue_depth(settings: Settings) -> int:
+    """Messages ready in the queue, from a passive declare on a short-lived connection
+    (AMQP tells no more: unacknowledged counts are the management API's)."""
+    with kombu.Connection(settings.broker_url, connect_timeout=2.0) as conn:
+        channel: Any = conn.default_channel  # py-amqp's channel; kombu's stubs type less
+        return int(channel.queue_declare(settings.queue, passive=True).message_count)

@@ -49,12 +49,19 @@ def _worker(system: System, pool: list[str]) -> ManagedProcess:
     return proc
 
 
-@pytest.mark.parametrize("pool", [["-c", "4"], ["--pool", "prefork", "-c", "2"]])
+@pytest.mark.parametrize(
+    ("broker", "pool"),
+    [
+        ("redis", ["-c", "4"]),
+        ("redis", ["--pool", "prefork", "-c", "2"]),
+        ("rabbitmq", ["-c", "4"]),
+    ],
+)
 def test_worker_metrics_count_what_the_worker_did(
-    isolated: Callable[..., System], own_simulator: ManagedProcess, pool: list[str]
+    isolated: Callable[..., System], own_simulator: ManagedProcess, broker: str, pool: list[str]
 ) -> None:
     port = free_port()
-    system = isolated(own_simulator, CONFREC_METRICS_PORT=str(port))
+    system = isolated(own_simulator, broker=broker, CONFREC_METRICS_PORT=str(port))
     proc = _worker(system, pool)
     ok = system.enqueue([unique() for _ in range(5)])
     rejected = system.enqueue([unique("ended-") for _ in range(3)])
@@ -72,7 +79,7 @@ def test_worker_metrics_count_what_the_worker_did(
     assert found[("confrec_faulty_deliveries_total", ())] == 0
     assert found[("confrec_queue_depth", ())] == 0
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    assert API_KEY not in text and system.redis_url not in text
+    assert API_KEY not in text and system.redis_url not in text and system.broker_url not in text
     assert "conference" not in text.replace("record_start", "")  # no ids as labels
 
 
