@@ -115,8 +115,12 @@ def test_master_killed_mid_batch_loses_no_job_and_starts_no_second_recording(
     job_ids = system.enqueue(conferences)
     wait_until(lambda: system.published() >= 20, 30, "20 outcomes before the master dies")
 
+    state = redis_client(system.redis_url, master_name=MASTER)  # one client, old and new
+    assert state.info("server")["tcp_port"] == int(cluster.master.extra["port"])
+
     cluster.master.kill_group()
-    cluster.wait_for_failover(timeout=20)
+    promoted = cluster.wait_for_failover(timeout=20)
+    assert state.info("server")["tcp_port"] == promoted  # its next command: the new master
 
     outcomes = system.outcomes(job_ids, timeout=60)
     # Each worker fetches reliably again, on the new master: heartbeat, sweeper and all.
