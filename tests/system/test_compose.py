@@ -99,9 +99,11 @@ def native_argv(service: dict[str, Any], port: int) -> list[str]:
     return local
 
 
-def _answers(url: str, auth: tuple[str, str] | None = None) -> int | None:
+def _answers(url: str, auth: tuple[str, str] | None = None, timeout: float = 0.5) -> int | None:
+    """The status code, or None without an answer in ``timeout`` (short for readiness
+    polls; a one-off check gives a busy server longer)."""
     try:
-        return httpx.get(url, auth=auth, timeout=0.5).status_code
+        return httpx.get(url, auth=auth, timeout=timeout).status_code
     except httpx.HTTPError:
         return None
 
@@ -152,9 +154,11 @@ def check_flower(proc: ManagedProcess, port: int) -> None:
     root = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(f"{root}/healthcheck") == 200 or not proc.alive(), 20, "flower")
     assert proc.alive(), proc.log()[-2000:]
-    assert _answers(f"{root}/api/workers") == 401
-    assert _answers(f"{root}/api/workers", FLOWER_AUTH) == 200
-    send = httpx.post(f"{root}/api/task/send-task/confrec.record_start", auth=FLOWER_AUTH, json={})
+    assert _answers(f"{root}/api/workers", timeout=10) == 401
+    assert _answers(f"{root}/api/workers", FLOWER_AUTH, timeout=10) == 200  # asks the workers
+    send = httpx.post(
+        f"{root}/api/task/send-task/confrec.record_start", auth=FLOWER_AUTH, json={}, timeout=10
+    )
     assert send.status_code == 403  # read-only unless FLOWER_READ_ONLY=false: nothing enqueued
 
 

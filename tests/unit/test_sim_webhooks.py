@@ -348,13 +348,13 @@ def test_only_started_recordings_produce_webhooks(receiver: Receiver) -> None:
 
 def test_latesaved_arrives_after_a_later_recording(receiver: Receiver) -> None:
     with simulator(webhook_url=receiver.url, recording_seconds=0.05) as c:
-        assert start(c, "latesaved-400-a").status_code == 200
+        assert start(c, "latesaved-2000-a").status_code == 200
         assert start(c, "b").status_code == 200
         wait_for(lambda: len(receiver.hits()) == 2, "two webhooks")
         rows = c.get("/_sim/webhooks").json()
     docs = [h.doc["data"] for h in receiver.hits()]
-    assert [d["payload"]["conference_id"] for d in docs] == ["b", "latesaved-400-a"]
-    assert [r["conference_id"] for r in rows] == ["b", "latesaved-400-a"]
+    assert [d["payload"]["conference_id"] for d in docs] == ["b", "latesaved-2000-a"]
+    assert [r["conference_id"] for r in rows] == ["b", "latesaved-2000-a"]
     late, early = docs[1], docs[0]
     # It happened first; it only arrives last.
     assert late["payload"]["recording_started_at"] <= early["payload"]["recording_started_at"]
