@@ -134,6 +134,10 @@ class Settings(BaseSettings):
         return self.broker_url.partition("://")[0].lower() in AMQP_SCHEMES
 
     @property
+    def state_is_sentinel(self) -> bool:
+        return self.state_url.partition("://")[0].lower() == "sentinel"
+
+    @property
     def broker_is_sentinel(self) -> bool:
         return self.broker_url.partition("://")[0].lower() == "sentinel"
 

@@ -11,6 +11,7 @@ in the same step that lets them go out. ``record`` reads it all back for status 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import redis
 from confrec.config import keys
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
+
+log = logging.getLogger(__name__)
 
 # KEYS: done-marker, job state, command marker, conference index.
 # ARGV: now, ttl, job id, conference id, command id.
@@ -146,8 +149,22 @@ class JobLedger:
     """One job's state in Redis; ``client`` decodes replies (``decode_responses=True``)."""
 
     def __init__(
-        self, client: redis.Redis, stream: str, *, maxlen: int = 1_000_000, ttl_s: int = 604800
+        self,
+        client: redis.Redis,
+        stream: str,
+        *,
+        maxlen: int = 1_000_000,
+        ttl_s: int = 604800,
+        replicas: int = 0,
+        replica_wait_ms: int = 500,
     ) -> None:
+        """``replicas``: after an outcome's write, wait (``WAIT``, at most
+        ``replica_wait_ms``) until that many replicas have it, before the delivery is
+        acked: Redis replicates asynchronously, and an outcome the master had not passed
+        on when it died would be gone after a Sentinel failover."""
+        self._client = client
+        self._replicas = replicas
+        self._replica_wait_ms = replica_wait_ms
         self.stream = stream
         self._maxlen = maxlen
         self._ttl_s = ttl_s
@@ -219,7 +236,22 @@ class JobLedger:
         if not entry_id:
             return None
         metrics.outcome_published(outcome)
+        if self._replicas:
+            self._await_replicas(outcome.job_id)
         return str(entry_id)
+
+    def _await_replicas(self, job_id: str) -> None:
+        """Best effort: a replica down or lagging must not stop every job, so a short
+        count is a warning (a failover in that moment could lose this outcome)."""
+        acked = int(self._client.wait(self._replicas, self._replica_wait_ms))
+        if acked < self._replicas:
+            log.warning(
+                "job %s: its outcome reached %d of %d replicas within %d ms",
+                job_id,
+                acked,
+                self._replicas,
+                self._replica_wait_ms,
+            )
 
     def record(self, job_id: str) -> JobRecord | None:
         """Where the job stands, in one atomic read (changes nothing); None if unknown."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+
+import pytest
 
 from confrec.config import keys
 from confrec.tasks.job import Outcome, RecordStartJob
@@ -61,3 +64,20 @@ def test_a_job_sent_by_another_service_is_known_from_its_first_delivery(
         "cmd-2",
         None,
     )
+
+
+def test_with_replicas_to_wait_for_an_outcome_waits_boundedly_and_is_still_published(
+    redis_proc: ManagedProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The replica wait is best effort: this Redis has no replica, so WAIT gives up after
+    its bound, the outcome stands, and the shortfall is a warning naming the job."""
+    client = redis_client(redis_proc.extra["url"])
+    ledger = JobLedger(client, f"ledger-{uuid.uuid4().hex[:8]}", replicas=1, replica_wait_ms=50)
+    job_id = uuid.uuid4().hex
+    outcome = Outcome(
+        job_id=job_id, conference_id="c", command_id="x", status="succeeded", reason="ok"
+    )
+    with caplog.at_level(logging.WARNING, logger="confrec.tasks.ledger"):
+        assert ledger.publish(outcome) is not None
+    assert f"job {job_id}: its outcome reached 0 of 1 replicas within 50 ms" in caplog.text
+    assert ledger.publish(outcome) is None  # still exactly one
