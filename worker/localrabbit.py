@@ -21,8 +21,8 @@ import httpx
 from confrec.worker.localstack import (
     ManagedProcess,
     StartError,
-    _ready_or_stop,
     free_port,
+    ready_or_stop,
     spawn,
 )
 
@@ -97,7 +97,7 @@ class RabbitNode:
         self.proc = spawn(
             f"rabbitmq-{self.ports.amqp}", [str(rabbitmq_server_binary())], self.workdir, env
         )
-        _ready_or_stop(self.proc, self._answers, timeout, "rabbitmq-server")
+        ready_or_stop(self.proc, self._answers, timeout, "rabbitmq-server")
         return self
 
     def stop(self, *, graceful: bool = True) -> None:

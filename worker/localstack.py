@@ -186,7 +186,7 @@ def start_simulator(
     proc.extra["base_url"] = f"{root}/v2"
     proc.extra["root"] = root
     if wait:
-        _ready_or_stop(proc, lambda: _healthy(f"{root}/_sim/health"), 15, "simulator")
+        ready_or_stop(proc, lambda: _healthy(f"{root}/_sim/health"), 15, "simulator")
     return proc
 
 
@@ -200,11 +200,11 @@ def start_serve(
     proc = spawn(f"serve-{port}", argv, workdir, env)
     root = f"http://127.0.0.1:{port}"
     proc.extra["root"] = root
-    _ready_or_stop(proc, lambda: _healthy(f"{root}/healthz"), 20, "confrec serve")
+    ready_or_stop(proc, lambda: _healthy(f"{root}/healthz"), 20, "confrec serve")
     return proc
 
 
-def _ready_or_stop(
+def ready_or_stop(
     proc: ManagedProcess, check: Callable[[], bool], timeout: float, what: str
 ) -> None:
     """Wait for ``check``; a part that exits or never becomes ready is stopped, not left."""
@@ -241,5 +241,5 @@ def start_worker(
     argv += [] if mingle else ["--without-mingle", "--without-gossip"]
     proc = spawn(name, argv + (extra_args or []), workdir, env)
     if wait:
-        _ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {name}")
+        ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {name}")
     return proc
