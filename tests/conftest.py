@@ -26,7 +26,7 @@ from confrec.tasks.producer import Producer
 from confrec.tasks.streams import ResultsStream
 from confrec.worker.app import create_app
 from confrec.worker.clients import redis_client
-from confrec.worker.localrabbit import RabbitNode
+from confrec.worker.localrabbit import RabbitNode, rabbitmq_installed
 from confrec.worker.localstack import (
     CONFREC,
     ManagedProcess,
@@ -211,6 +211,8 @@ def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
 @pytest.fixture(scope="session")
 def rabbit_node(workdir: Path) -> Iterator[RabbitNode]:
     """A private RabbitMQ node, started the first time a test asks for one."""
+    if not rabbitmq_installed():
+        pytest.skip("rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)")
     node = RabbitNode(workdir / "rabbitmq").start()
     yield node
     node.stop(graceful=False)

@@ -9,7 +9,6 @@ counts come from it, as they would for an operator.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +43,13 @@ class RabbitPorts:
         return cls(free_port(), free_port(), free_port(), free_port())
 
 
+def rabbitmq_installed() -> bool:
+    return (RABBITMQ_BIN / "rabbitmq-server").exists()
+
+
 def rabbitmq_server_binary() -> Path:
     script = RABBITMQ_BIN / "rabbitmq-server"
-    if not script.exists() and not shutil.which("rabbitmq-server"):
+    if not rabbitmq_installed():
         raise StartError(
             "rabbitmq-server is not installed: install Debian's package "
             "(apt-get install rabbitmq-server)"
