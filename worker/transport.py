@@ -266,15 +266,19 @@ class ReliableSentinelTransport(ReliableTransport):
 
 
 def _failover_keeps_the_reliable_fetch() -> None:
-    """kombu fails over between the ``;``-separated parts of a ``sentinel://`` URL
-    (``Connection.switch``) and takes the transport from the next part's scheme: after
-    the first broker failure a worker would run kombu's own SentinelTransport — BRPOP, no
-    heartbeat, no sweeper — and a message stranded in an in-flight list by the failure
-    would stay there for good. So in a process that uses this module, ``sentinel`` is
-    this transport."""
-    kombu.transport.TRANSPORT_ALIASES["sentinel"] = f"{__name__}:ReliableSentinelTransport"
+    """kombu fails over between the ``;``-separated parts of a URL (``Connection.switch``)
+    and takes the transport from the next part's scheme: after the first broker failure a
+    worker would run kombu's own Redis or Sentinel transport — BRPOP, no heartbeat, no
+    sweeper — and a message stranded in an in-flight list by the failure would stay there
+    for good. So in a process that uses this module, these schemes name ours."""
     cache: dict[str, Any] = getattr(kombu.transport, "_transport_cache", {})
-    cache.pop("sentinel", None)
+    for scheme, transport in (
+        ("redis", "ReliableTransport"),
+        ("rediss", "ReliableTransport"),
+        ("sentinel", "ReliableSentinelTransport"),
+    ):
+        kombu.transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:{transport}"
+        cache.pop(scheme, None)
 
 
 _failover_keeps_the_reliable_fetch()

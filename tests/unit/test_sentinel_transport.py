@@ -8,7 +8,11 @@ from typing import Any
 
 import kombu
 
-from confrec.worker.transport import ReliableSentinelChannel, ReliableSentinelTransport
+from confrec.worker.transport import (
+    ReliableSentinelChannel,
+    ReliableSentinelTransport,
+    ReliableTransport,
+)
 
 URL = "sentinel://:pw@s1:26380/2;sentinel://s2:26381;sentinel://s3:26382/2"
 NAME = "confrec.worker.transport:ReliableSentinelTransport"
@@ -24,6 +28,16 @@ def test_switching_to_the_next_sentinel_keeps_the_reliable_transport() -> None:
     for part in conn.alt[1:]:
         conn.switch(part)  # what kombu does after a connection error
         assert isinstance(conn.transport, ReliableSentinelTransport)
+
+
+def test_switching_to_the_next_redis_keeps_the_reliable_transport() -> None:
+    conn = kombu.Connection(
+        "redis://r1:6380/0;rediss://r2:6381/0",
+        transport="confrec.worker.transport:ReliableTransport",
+    )
+    for part in conn.alt[1:]:
+        conn.switch(part)
+        assert isinstance(conn.transport, ReliableTransport)
 
 
 def connparams(conn: kombu.Connection) -> dict[str, Any]:
