@@ -127,7 +127,7 @@ class System:
         ready and unacknowledged, in the queue and in its dead-letter queue."""
         queue = self.settings.queue
         if self.rabbit is not None:
-            counts = [self.rabbit.queue_counts(q) for q in (queue, self.settings.dead_letter_queue)]
+            counts = self.rabbit.queue_counts(queue, self.settings.dead_letter_queue).values()
             return {
                 "queued": sum(c["ready"] for c in counts),
                 "unacked": sum(c["unacked"] for c in counts),

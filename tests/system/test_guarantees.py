@@ -54,7 +54,7 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     system = isolated(broker=broker)
     worker = system.start_worker("graceful", concurrency=2)
     tag = uuid.uuid4().hex[:8]
-    conferences = [f"slow-4000-{tag}-{i}" for i in range(6)]
+    conferences = [f"slow-1500-{tag}-{i}" for i in range(6)]  # answered within the timeout
     job_ids = system.enqueue(conferences)
 
     def requested() -> list[str]:
@@ -67,7 +67,7 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
         return len(in_flight) == 2
 
     wait_until(two_in_flight, 20, "two jobs in flight")
-    worker.signal(signal.SIGTERM)  # well inside the 4 s the two jobs take
+    worker.signal(signal.SIGTERM)  # well inside the 1.5 s the two jobs take
     assert worker.popen.wait(20) == 0
 
     assert system.published() == 2
@@ -77,6 +77,7 @@ def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     system.start_worker("successor", concurrency=4)
     outcomes = system.outcomes(job_ids, timeout=30)
     assert sorted(len(o) for o in outcomes.values()) == [1] * 6
+    assert {o[0].status for o in outcomes.values()} == {"succeeded"}
     finished_first = {o[0].conference_id for o in outcomes.values() if not o[0].redelivered}
     assert set(in_flight) <= finished_first
 
