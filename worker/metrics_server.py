@@ -78,6 +78,9 @@ def _depth_reader(settings: Settings) -> Callable[[], int]:
 def _amqp_queue_depth(settings: Settings) -> int:
     """Messages ready in the queue, from a passive declare on a short-lived connection
     (AMQP tells no more: unacknowledged counts are the management API's)."""
-    with kombu.Connection(settings.broker_url, connect_timeout=2.0) as conn:
+    bounded = {"read_timeout": 2.0, "write_timeout": 2.0}  # a stalled broker cannot hang a scrape
+    with kombu.Connection(
+        settings.broker_url, connect_timeout=2.0, transport_options=bounded
+    ) as conn:
         channel: Any = conn.default_channel  # py-amqp's channel; kombu's stubs type less
         return int(channel.queue_declare(settings.queue, passive=True).message_count)
