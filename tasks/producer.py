@@ -155,6 +155,7 @@ class Producer:
                 yield producer, _confirmed_on_publish
             return
         options["confirm_publish"] = False  # the chunk's acks are awaited below instead
+        options["write_timeout"] = CONFIRM_TIMEOUT_S  # a stalled broker cannot hang a send
         with self.app.connection_for_write(transport_options=options) as conn:
             confirms = ChunkConfirms(conn.default_channel, CONFIRM_TIMEOUT_S)
             yield kombu.Producer(conn.default_channel), confirms.wait
