@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import kombu
+import redis
 
 from confrec.worker.transport import (
+    ReliableChannel,
     ReliableSentinelChannel,
     ReliableSentinelTransport,
     ReliableTransport,
@@ -16,6 +18,7 @@ from confrec.worker.transport import (
 
 URL = "sentinel://:pw@s1:26380/2;sentinel://s2:26381;sentinel://s3:26382/2"
 NAME = "confrec.worker.transport:ReliableSentinelTransport"
+REDIS = "confrec.worker.transport:ReliableTransport"
 
 
 def connection() -> kombu.Connection:
@@ -54,3 +57,29 @@ def test_every_part_connects_with_the_first_parts_password_and_database() -> Non
         conn.switch(part)
         params = connparams(conn)
         assert (params["password"], params["db"]) == ("pw", 2), part
+
+
+def unconnected_channel() -> Any:
+    """A ReliableChannel that has not connected (kombu's own __init__ pings Redis)."""
+    channel: Any = ReliableChannel.__new__(ReliableChannel)
+    channel.connection = kombu.Connection("redis://127.0.0.1:9/0", transport=REDIS).transport
+    channel._pool = channel._async_pool = None
+    channel._shared_client = None
+    channel.Client = redis.Redis
+    channel.global_keyprefix = ""
+    return channel
+
+
+def test_every_fetch_and_ack_shares_one_client_on_the_channels_pool() -> None:
+    """kombu builds a redis.Redis per ack (~0.2 ms of CPU); ours is built once per pool,
+    and follows the pool kombu makes anew after a reconnect."""
+    channel = unconnected_channel()
+    with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+        assert first is second
+        assert first.connection_pool is channel.pool
+    channel._pool = None  # kombu drops its pool on a connection error or close
+    with channel.conn_or_acquire() as after:
+        assert after is not first and after.connection_pool is channel.pool
+    given = redis.Redis(connection_pool=channel.pool)
+    with channel.conn_or_acquire(given) as client:
+        assert client is given
