@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=16, ge=1)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """``confrec worker`` serves Prometheus metrics at ``/metrics`` on this port."""
+    task_events: bool = False
+    """Send task events from the start. Off, a worker sends them once a monitor asks
+    (Flower does, ``celery events`` does: Celery's ``enable_events``), and saves their
+    CPU while nobody watches."""
 
     @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod

@@ -2,7 +2,8 @@
 
 JSON only; late acks with reject-on-worker-lost so a job whose worker dies is redelivered;
 the visibility timeout comes from Settings, which has checked it exceeds the longest job.
-Task events are on so Flower sees every job.
+Task events are off until a monitor asks for them (Flower does, within a second of
+starting under ``confrec flower``): nobody pays for them while nobody watches.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from confrec.worker.exitcodes import ExitCode
 
 log = logging.getLogger(__name__)
 
+#: Broker connections a worker process needs besides one per pool thread.
+BROKER_CONNECTIONS_BESIDE_THREADS = 4
+
 
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app for these settings (producers and workers use the same one)."""
@@ -45,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         task_default_queue=s.queue,
         task_routes={TASK_NAME: {"queue": s.queue}},
-        worker_send_task_events=True,
+        worker_send_task_events=s.task_events,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=True,
         worker_redirect_stdouts=False,
@@ -119,6 +123,20 @@ def _rabbitmq_conf(s: Settings) -> dict[str, Any]:
         "broker_connection_timeout": REDIS_CONNECT_TIMEOUT_S,
         "broker_heartbeat": 30,
     }
+
+
+@worker_init.connect
+def size_broker_pool(sender: Any, **_: Any) -> None:
+    """kombu's Redis channel allows 10 connections per pool, and redis-py raises past
+    that; but every pool thread acks through it, beside the consumer's fetches, the
+    restore sweep and the heartbeat. Sized here, from the concurrency the worker really
+    got (``--concurrency`` included), before its broker connection exists."""
+    conf = sender.app.conf
+    on_redis = str(conf.broker_transport or "").startswith("confrec.worker.transport:")
+    if on_redis and isinstance(sender.concurrency, int):
+        conf.broker_transport_options["max_connections"] = (
+            sender.concurrency + BROKER_CONNECTIONS_BESIDE_THREADS
+        )
 
 
 @worker_init.connect

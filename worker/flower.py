@@ -4,7 +4,8 @@ Flower shows every job's kwargs and can revoke tasks or shut workers down, so an
 instance is a control panel for anyone who can reach the port: ``confrec flower`` starts
 only when basic auth (``FLOWER_BASIC_AUTH=user:password``, read by Flower itself) or
 OAuth (``--auth``) is configured. The broker comes from Settings, like every confrec
-command. Flower's own parser drops the value of ``--port 5555`` (it wants
+command. Workers send task events only once asked; Flower asks every second here
+(``ENABLE_EVENTS_EVERY_MS``). Flower's own parser drops the value of ``--port 5555`` (it wants
 ``--port=5555``); ``flower_args`` joins such pairs so both spellings work.
 """
 
@@ -16,6 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confrec.config.settings import Settings
+
+#: How often Flower asks every worker to send task events (Celery's ``enable_events``;
+#: Flower's own default is 5 s). Workers send none until asked, so this bounds how long a
+#: worker — one already running when Flower starts, or one started after — goes unseen.
+ENABLE_EVENTS_EVERY_MS = 1000
 
 #: Environment variables through which Flower enables authentication.
 AUTH_ENV = ("FLOWER_BASIC_AUTH", "FLOWER_AUTH")
@@ -74,7 +80,10 @@ def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -
 
 def run_flower(settings: Settings, args: Sequence[str]) -> int:
     """Run Flower in this process until it is stopped; returns its exit code."""
+    from flower.events import Events  # type: ignore[import-untyped]
+
     from confrec.worker.app import create_app
 
+    Events.events_enable_interval = ENABLE_EVENTS_EVERY_MS  # a class setting, no option
     code: Any = create_app(settings).start(["flower", *flower_args(args)])
     return int(code or 0)

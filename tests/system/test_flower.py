@@ -66,6 +66,18 @@ def _sees_worker_events(flower: Flower, worker: str) -> bool:
     return f'flower_worker_online{{worker="{worker}@' in flower.get("/metrics", auth=None).text
 
 
+#: What a worker logs when a monitor turns its task events on (Celery's enable_events).
+EVENTS_ENABLED = "Events of group {task} enabled by remote."
+
+
+def watching(flower: Flower, system: System) -> bool:
+    """Flower is subscribed to every worker's events, and every worker sends task events:
+    they are off until a monitor asks, and ``confrec flower`` asks every second."""
+    return all(
+        _sees_worker_events(flower, w.name) and EVENTS_ENABLED in w.log() for w in system.workers
+    )
+
+
 def _tasks(flower: Flower) -> dict[str, Any]:
     response = flower.get("/api/tasks", taskname=TASK_NAME)
     assert response.status_code == 200, response.text
@@ -86,7 +98,7 @@ def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
     system: System, flower: Flower
 ) -> None:
     worker = system.workers[0].name
-    wait_until(lambda: _sees_worker_events(flower, worker), 20, "flower seeing worker events")
+    wait_until(lambda: watching(flower, system), 20, "flower seeing the workers' task events")
     jobs = [
         RecordStartJob(conference_id=unique(), format="wav", channels="dual"),
         RecordStartJob(conference_id=unique("board / Q4 #1 ?café "), format="mp3"),
@@ -123,8 +135,7 @@ def test_a_rejected_job_is_a_failure_with_its_reason_and_still_one_outcome(
 ) -> None:
     """Raised after its outcome is published, ``JobFailed`` is acked like a return: the
     job is FAILURE in Flower, was sent to Telnyx once and has exactly one outcome."""
-    worker = system.workers[0].name
-    wait_until(lambda: _sees_worker_events(flower, worker), 20, "flower seeing worker events")
+    wait_until(lambda: watching(flower, system), 20, "flower seeing the workers' task events")
     ended, live = unique("ended-"), unique()
     rejected, succeeded = system.enqueue([ended, live])
     outcomes = system.outcomes([rejected, succeeded])  # read until nothing can be redelivered

@@ -14,7 +14,7 @@ import pytest
 
 from confrec.worker.localstack import wait_until
 from tests.conftest import System, unique
-from tests.system.test_flower import PASSWORD, USER, Flower, _sees_worker_events, _states
+from tests.system.test_flower import PASSWORD, USER, Flower, _states, watching
 from tests.system.test_flower import flower as flower  # the fixture, re-exported
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,8 +50,7 @@ def rows(dom: str) -> dict[str, str]:
 def test_the_tasks_page_shows_each_job_with_its_state(
     system: System, flower: Flower, tmp_path: Path
 ) -> None:
-    worker = system.workers[0].name
-    wait_until(lambda: _sees_worker_events(flower, worker), 20, "flower seeing worker events")
+    wait_until(lambda: watching(flower, system), 20, "flower seeing the workers' task events")
     succeeded = system.enqueue([unique(), unique()])
     (rejected,) = system.enqueue([unique("ended-")])
     system.outcomes([*succeeded, rejected])
