@@ -6,7 +6,8 @@ deliveries made and when the last one went out (so it knows whether Telnyx still
 de-duplicates its command_id), and whether the same command already succeeded for
 another job. ``publish`` sets the done-marker and appends the outcome in one step, so a
 job can never publish twice. The attempts themselves are recorded by the FleetThrottle,
-in the same step that lets them go out. ``record`` reads it all back for status queries.
+in the same step that lets them go out; for a delivery's first attempt that step runs
+inside ``begin``'s (one round trip fewer per job). ``record`` reads it all back for status queries.
 """
 
 from __future__ import annotations
@@ -22,14 +23,20 @@ import redis
 from confrec.config import keys
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.throttle import TAKE_LUA, TakeRequest
 
 log = logging.getLogger(__name__)
 
-# KEYS: done-marker, job state, command marker, conference index.
-# ARGV: now, ttl, job id, conference id, command id.
-# false when the job already has its outcome; else what earlier deliveries left. The
-# first delivery makes this job the one a recording of its conference is matched to.
-_BEGIN = """
+# KEYS: done-marker, job state, command marker, conference index, [bucket, pause].
+# ARGV: now, ttl, job id, conference id, command id, delivery limit ("" = none), then
+# FleetThrottle's take arguments or nothing. false when the job already has its outcome;
+# else what earlier deliveries left. The first delivery makes this job the one a
+# recording of its conference is matched to. With take arguments, the first attempt's
+# token is asked in the same round trip, unless this delivery will not send: the command
+# already succeeded, or the delivery is past the limit.
+_BEGIN = (
+    TAKE_LUA
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
 redis.call('HSETNX', KEYS[2], 'first_seen_at', ARGV[1])
 redis.call('HSETNX', KEYS[2], 'conference_id', ARGV[4])
@@ -38,8 +45,14 @@ local n = redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
 local s = redis.call('HMGET', KEYS[2], 'first_seen_at', 'attempts', 'last_attempt_at')
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 if n == 1 then redis.call('SET', KEYS[4], ARGV[3] .. ' ' .. ARGV[5], 'EX', ARGV[2]) end
-return {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
+local d = {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
+if #KEYS == 6 and d[5] == '' and (ARGV[6] == '' or n <= tonumber(ARGV[6]) + 1) then
+  local t = take(KEYS[5], KEYS[6], KEYS[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+  d[6], d[7] = t[1], t[2]
+end
+return d
 """
+)
 
 # KEYS: the job state of each job enqueued. ARGV: ttl, enqueued_at, then per job its
 # conference id and command id. Written before the messages go out, so a job's status is
@@ -116,6 +129,8 @@ class Delivery:
     last_attempt_at: float | None
     succeeded_as: str | None
     """The job that already started a recording with this command_id, if any."""
+    taken: tuple[int, int] | None = None
+    """The throttle's answer for the first attempt, when ``begin`` asked it too."""
 
 
 JobState = Literal["queued", "running", "finished"]
@@ -183,26 +198,43 @@ class JobLedger:
             args += [job.conference_id, job.command_id or ""]
         self._enqueued(keys=[keys.job_state(job_id) for job_id, _ in jobs], args=args)
 
-    def begin(self, job_id: str, conference_id: str, command_id: str) -> Delivery | None:
-        """Count this delivery and read what came before; None if the job is done."""
-        reply: Any = self._begin(
-            keys=[
-                keys.job_done(job_id),
-                keys.job_state(job_id),
-                keys.command_succeeded(conference_id, command_id),
-                keys.conference_job(conference_id),
-            ],
-            args=[repr(time.time()), self._ttl_s, job_id, conference_id, command_id],
-        )
+    def begin(
+        self,
+        job_id: str,
+        conference_id: str,
+        command_id: str,
+        *,
+        take: TakeRequest | None = None,
+        delivery_limit: int | None = None,
+    ) -> Delivery | None:
+        """Count this delivery and read what came before; None if the job is done.
+
+        With ``take``, also asks the throttle for the first attempt in the same round
+        trip (``Delivery.taken``), unless the delivery will not send an attempt: its
+        command already succeeded, or it is past ``delivery_limit`` redeliveries."""
+        job_keys = [
+            keys.job_done(job_id),
+            keys.job_state(job_id),
+            keys.command_succeeded(conference_id, command_id),
+            keys.conference_job(conference_id),
+        ]
+        limit = "" if delivery_limit is None else str(delivery_limit)
+        args: list[str | int] = [repr(time.time()), self._ttl_s, job_id, conference_id, command_id]
+        args.append(limit)
+        if take is not None:
+            job_keys += take.keys[:2]  # its third, the job state, is KEYS[2] already
+            args += take.args
+        reply: Any = self._begin(keys=job_keys, args=args)
         if not reply:
             return None
-        number, first_seen, attempts, last_attempt, succeeded_as = reply
+        number, first_seen, attempts, last_attempt, succeeded_as, *taken = reply
         return Delivery(
             number=int(number),
             first_seen_at=float(first_seen),
             attempts_before=int(attempts or 0),
             last_attempt_at=float(last_attempt) if last_attempt else None,
             succeeded_as=succeeded_as or None,
+            taken=(int(taken[0]), int(taken[1])) if taken else None,
         )
 
     def count_fault(self, job_id: str) -> Fault | None:

@@ -75,7 +75,14 @@ class RecordStartHandler:
         except ValidationError as exc:
             return self._publish(_invalid_outcome(job_id, kwargs, exc, enqueued_at, extra))
         command_id = job.command_id_for(job_id)
-        delivery = self.ledger.begin(job_id, job.conference_id, command_id)
+        deadline = time.monotonic() + self.policy.deadline_s
+        delivery = self.ledger.begin(
+            job_id,
+            job.conference_id,
+            command_id,
+            take=self.throttle.request(job_id, deadline),  # the first attempt's, same trip
+            delivery_limit=self.delivery_limit,
+        )
         if delivery is None:
             log.info("job %s already has its outcome; redelivery skipped", job_id)
             return None
@@ -103,20 +110,27 @@ class RecordStartHandler:
                 )
             )
         base |= _redelivery_marks(job_id, delivery)
-        result, sent = self._send_with_retries(job_id, job, command_id)
+        result, sent = self._send_with_retries(job_id, job, command_id, deadline, delivery.taken)
         return self._publish(_final_outcome(result, delivery.attempts_before + sent, base))
 
     def _send_with_retries(
-        self, job_id: str, job: RecordStartJob, command_id: str
+        self,
+        job_id: str,
+        job: RecordStartJob,
+        command_id: str,
+        deadline: float,
+        taken: tuple[int, int] | None,
     ) -> tuple[AttemptResult, int]:
         """The tenacity loop over HTTP attempts; returns the last result and how many were
-        sent (an attempt held back by the fleet limit past the deadline is not sent)."""
-        deadline = time.monotonic() + self.policy.deadline_s
+        sent (an attempt held back by the fleet limit past the deadline is not sent).
+        ``taken``: the throttle's answer for the first attempt, asked by ``begin``."""
         sent = 0
+        first = [taken]
 
         def attempt() -> AttemptResult:
             nonlocal sent
-            if not self.throttle.acquire(job_id, deadline):  # records the attempt too
+            answer = first.pop() if first else None
+            if not self.throttle.acquire(job_id, deadline, taken=answer):  # records it too
                 return AttemptResult(Verdict.TRANSIENT, detail="fleet rate limit")
             sent += 1
             try:
@@ -134,7 +148,10 @@ class RecordStartHandler:
         if self.ledger.publish(outcome) is None:
             log.info("job %s: outcome was already published by another delivery", outcome.job_id)
             return None
-        log.info(
+        # A failed job is worth a line; a succeeded one is in the results stream, the
+        # metrics and Flower already, and a line each is CPU at fleet scale.
+        log.log(
+            logging.DEBUG if outcome.status == "succeeded" else logging.INFO,
             "job %s conference %r: %s (%s) after %d attempt(s)",
             outcome.job_id,
             outcome.conference_id,

@@ -38,36 +38,44 @@ local function refill(bucket, rate, burst)
 end
 """
 
-# KEYS: bucket, pause, job state. ARGV: rate (tokens/s, "" = unlimited), burst, now,
-# longest wait the caller accepts (ms, "" = any), "1" if the caller holds a reservation.
+# take(bucket, pause, job state, rate (tokens/s, "" = unlimited), burst, now, longest
+# wait the caller accepts (ms, "" = any), "1" if the caller holds a reservation).
 # Returns {GO, 0}: send now (the attempt is recorded); {PAUSED, ms}: ask again then;
 # {RESERVED, ms}: a token is this caller's at that time (the bucket goes into debt, so
 # waiters are served in the order they asked: nobody loses the race every time);
 # {REFUSED, ms}: the next free token is further away than the caller can wait.
-_TAKE = (
+# A function, so the ledger's first step can take the first attempt's token too.
+TAKE_LUA = (
     _REFILL
     + """
-local function record()
-  redis.call('HINCRBY', KEYS[3], 'attempts', 1)
-  redis.call('HSET', KEYS[3], 'last_attempt_at', ARGV[3])
-  return {0, 0}
+local function take(bucket, pause, state, rate, burst, now, budget, reserved)
+  local function record()
+    redis.call('HINCRBY', state, 'attempts', 1)
+    redis.call('HSET', state, 'last_attempt_at', now)
+    return {0, 0}
+  end
+  local paused = redis.call('PTTL', pause)
+  if paused > 0 then return {1, paused} end
+  if rate == '' or reserved == '1' then return record() end
+  rate, burst = tonumber(rate), tonumber(burst)
+  local tokens, t = refill(bucket, rate, burst)
+  local wait = 0
+  if tokens < 1 then
+    wait = math.ceil((1 - tokens) / rate * 1000)
+    if budget ~= '' and wait > tonumber(budget) then return {3, wait} end
+  end
+  tokens = tokens - 1
+  redis.call('HSET', bucket, 'tokens', tostring(tokens), 'ts', tostring(t))
+  redis.call('PEXPIRE', bucket, math.ceil((burst - tokens) / rate * 1000) + 1000)
+  if wait == 0 then return record() end
+  return {2, wait}
 end
-local paused = redis.call('PTTL', KEYS[2])
-if paused > 0 then return {1, paused} end
-if ARGV[1] == '' or ARGV[5] == '1' then return record() end
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tokens, now = refill(KEYS[1], rate, burst)
-local wait = 0
-if tokens < 1 then
-  wait = math.ceil((1 - tokens) / rate * 1000)
-  if ARGV[4] ~= '' and wait > tonumber(ARGV[4]) then return {3, wait} end
-end
-tokens = tokens - 1
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
-if wait == 0 then return record() end
-return {2, wait}
 """
+)
+# KEYS: bucket, pause, job state. ARGV: take's arguments from rate on.
+_TAKE = (
+    TAKE_LUA
+    + "return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
 )
 GO, PAUSED, RESERVED, REFUSED = 0, 1, 2, 3
 
@@ -93,6 +101,17 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    """One ask for an attempt's token, as ``take`` in TAKE_LUA receives it: another
+    script may run it (``JobLedger.begin`` does, for a delivery's first attempt)."""
+
+    keys: list[str]
+    """Bucket, pause, job state."""
+    args: list[str]
+    """Rate, burst, now, budget (ms), reserved."""
 
 
 @dataclass(frozen=True)
@@ -129,21 +148,35 @@ class FleetThrottle:
         self._peek = client.register_script(_PEEK)
         self._sleep = sleep
 
-    def acquire(self, job_id: str, deadline: float | None = None) -> bool:
+    def request(
+        self, job_id: str, deadline: float | None, *, reserved: bool = False
+    ) -> TakeRequest:
+        """The ask for a token for the next attempt of ``job_id`` (see ``acquire``)."""
+        budget = "" if deadline is None else str(int((deadline - time.monotonic()) * 1000))
+        return TakeRequest(
+            [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)],
+            [*self._limit, repr(time.time()), budget, "1" if reserved else ""],
+        )
+
+    def acquire(
+        self, job_id: str, deadline: float | None = None, *, taken: tuple[int, int] | None = None
+    ) -> bool:
         """Wait for permission to send an attempt of ``job_id`` and record it; False if
         permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
-        never outlives its retry deadline here. Tokens are reserved in the order asked."""
-        job_keys = [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)]
-        reserved, waited = "", 0.0
+        never outlives its retry deadline here. Tokens are reserved in the order asked.
+        ``taken``: the answer to a ``request`` another script already ran (code, ms)."""
+        reserved, waited = False, 0.0
         while True:
-            budget = "" if deadline is None else str(int((deadline - time.monotonic()) * 1000))
-            args = [*self._limit, repr(time.time()), budget, reserved]
-            code, wait_ms = (int(part) for part in self._take(keys=job_keys, args=args))
+            if taken is not None:
+                (code, wait_ms), taken = taken, None
+            else:
+                ask = self.request(job_id, deadline, reserved=reserved)
+                code, wait_ms = (int(part) for part in self._take(keys=ask.keys, args=ask.args))
             too_late = deadline is not None and time.monotonic() + wait_ms / 1000 > deadline
             if code in (GO, REFUSED) or too_late:
                 metrics.RATE_LIMIT_WAIT.observe(waited)
                 return code == GO
-            reserved = "1" if code == RESERVED else reserved
+            reserved = reserved or code == RESERVED
             self._sleep(wait_ms / 1000)
             waited += wait_ms / 1000
 

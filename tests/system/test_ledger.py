@@ -9,7 +9,8 @@ import pytest
 
 from confrec.config import keys
 from confrec.tasks.job import Outcome, RecordStartJob
-from confrec.tasks.ledger import JobLedger, JobRecord
+from confrec.tasks.ledger import Delivery, JobLedger, JobRecord
+from confrec.tasks.throttle import GO, PAUSED, FleetThrottle
 from confrec.worker.clients import redis_client
 from confrec.worker.localstack import ManagedProcess
 
@@ -81,3 +82,51 @@ def test_with_replicas_to_wait_for_an_outcome_waits_boundedly_and_is_still_publi
         assert ledger.publish(outcome) is not None
     assert f"job {job_id}: its outcome reached 0 of 1 replicas within 50 ms" in caplog.text
     assert ledger.publish(outcome) is None  # still exactly one
+
+
+def test_begin_takes_the_first_attempts_token_in_its_own_round_trip(
+    redis_proc: ManagedProcess,
+) -> None:
+    """The first attempt is recorded (and counted against the fleet limit) by ``begin``
+    itself, unless that delivery will not send: its command already succeeded, or it is
+    past the delivery limit. A paused fleet records nothing and says how long to wait."""
+    client = redis_client(redis_proc.extra["url"])
+    ledger = JobLedger(client, f"ledger-{uuid.uuid4().hex[:8]}", ttl_s=60)
+    throttle = FleetThrottle(client, rate=None)
+
+    def begin(job_id: str, command: str = "cmd", limit: int | None = None) -> Delivery | None:
+        take = throttle.request(job_id, None)
+        return ledger.begin(job_id, "conf-t", command, take=take, delivery_limit=limit)
+
+    def attempts(job_id: str) -> int:
+        record = ledger.record(job_id)
+        return record.attempts if record else -1
+
+    sent = uuid.uuid4().hex
+    first = begin(sent)
+    assert first is not None and first.taken == (GO, 0) and first.attempts_before == 0
+    assert attempts(sent) == 1
+    again = begin(sent)  # a redelivery: the earlier attempt is history, this one is taken
+    assert again is not None and (again.attempts_before, again.taken) == (1, (GO, 0))
+    assert attempts(sent) == 2
+
+    past = uuid.uuid4().hex
+    assert begin(past, limit=0) is not None and attempts(past) == 1
+    beyond = begin(past, limit=0)  # delivery 2 of a job allowed 0 redeliveries: not sent
+    assert beyond is not None and beyond.taken is None and attempts(past) == 1
+
+    done = uuid.uuid4().hex
+    client.set(keys.command_succeeded("conf-t", "cmd-done"), "another-job")
+    duplicate = begin(done, "cmd-done")
+    assert duplicate is not None and duplicate.succeeded_as == "another-job"
+    assert duplicate.taken is None and attempts(done) == 0
+
+    paused = uuid.uuid4().hex
+    throttle.pause_fleet(2.0)
+    try:
+        held = begin(paused)
+        assert held is not None and held.taken is not None
+        code, wait_ms = held.taken
+        assert code == PAUSED and 0 < wait_ms <= 2000 and attempts(paused) == 0
+    finally:
+        client.delete(keys.FLEET_PAUSE)
