@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.brokers import broker_phase
+from bench.cost import BASELINE, CostPlan, cost_phase
 from bench.e2e import E2EPlan, end_to_end
 from bench.enqueue_suite import enqueue_phase
 from bench.pools import compare_pools
@@ -30,7 +31,15 @@ from bench.service import service_phase
 from bench.table import build_rows, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ["enqueue", "e2e", "rss", "pools", "service", "brokers"]  # "ref": only with --compare-ref
+PHASES = [
+    "enqueue",
+    "cost",
+    "e2e",
+    "rss",
+    "pools",
+    "service",
+    "brokers",
+]  # "ref": only with --compare-ref
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Plan:
     broker_enqueue_jobs: int
     broker_e2e_jobs: int
     broker_env: dict[str, str]
+    cost: CostPlan = field(default_factory=CostPlan)
     ref_enqueue_jobs: int = 10_000
     ref_e2e_jobs: int = 1500
     ref_rounds: int = 2
@@ -108,6 +118,7 @@ QUICK = Plan(
         "CONFREC_RETRY_DEADLINE": "3",
         "CONFREC_HTTP_TIMEOUT": "2",
     },
+    cost=CostPlan(jobs=200, rounds=1, sweep=(8,), sweep_jobs=150, paced_seconds=2),
     ref_enqueue_jobs=1000,
     ref_e2e_jobs=150,
     ref_rounds=1,
@@ -145,6 +156,7 @@ def _phases(
             plan.profile_jobs,
             workdir,
         ),
+        "cost": lambda: cost_phase(rig, plan.cost),
         **e2e,
         "rss": lambda: rss_growth(
             rig, plan.rss_target, plan.rss_checkpoints, plan.rss_budget_s, plan.rss_every
@@ -175,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GITREF",
         help="also run phase ref: that commit's producer and workers beside this tree's",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="GITREF",
+        help=f"phase cost: the commit whose workers are 'before' (default {BASELINE}; none: skip)",
+    )
     args = parser.parse_args(argv)
     wanted = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else PHASES
     if args.compare_ref and not args.only:
@@ -187,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.rss_budget:
         plan = replace(plan, rss_budget_s=args.rss_budget)
+    if args.baseline:
+        baseline = None if args.baseline == "none" else args.baseline
+        plan = replace(plan, cost=replace(plan.cost, baseline=baseline))
     workdir = RESULTS / f"work-{args.out.stem}"  # logs stay here after the run
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)

@@ -134,6 +134,7 @@ def paced(rig: Rig, rate: float, count: int, latency_ms: float, tag: str) -> dic
         "overhead_p50_ms": jobs.percentile(overhead, 50),
         "overhead_p99_ms": jobs.percentile(overhead, 99),
         "overhead_max_ms": round(overhead[-1], 1) if overhead else 0.0,
+        "latencies_ms": [round(v, 1) for v in latencies],
     }
 
 
@@ -153,7 +154,7 @@ def end_to_end(rig: Rig, latency_ms: float, plan: E2EPlan, logdir: Path) -> dict
     result: dict[str, Any] = {"latency_ms": latency_ms, "workers": "2 x threads 16"}
     with ExitStack() as stack:
         sim = rig.simulator(stack, latency_ms)
-        raw_before = _raw(sim, plan.raw_jobs, f"{tag}-raw1")
+        raw_before = raw(sim, plan.raw_jobs, f"{tag}-raw1")
         reset_simulator(sim)
         with ExitStack() as worker_stack:
             workers = rig.workers(worker_stack, sim, [f"{tag}-a", f"{tag}-b"])
@@ -164,7 +165,7 @@ def end_to_end(rig: Rig, latency_ms: float, plan: E2EPlan, logdir: Path) -> dict
             if plan.profile_seconds:
                 result["worker_profile"] = _profiled_burst(rig, workers, sim, plan, logdir, tag)
         reset_simulator(sim)
-        raw_after = _raw(sim, plan.raw_jobs, f"{tag}-raw2")
+        raw_after = raw(sim, plan.raw_jobs, f"{tag}-raw2")
     raw_mean = (raw_before["rate"] + raw_after["rate"]) / 2
     result["raw_httpx"] = {"before": raw_before, "after": raw_after, "rate": round(raw_mean, 1)}
     result["ratio_to_raw"] = round(rate / raw_mean, 3) if raw_mean else 0.0
@@ -179,10 +180,10 @@ def _paced(
     return paced(rig, rate, count, latency_ms, tag)
 
 
-def _raw(sim: ManagedProcess, count: int, tag: str) -> dict[str, Any]:
+def raw(sim: ManagedProcess, count: int, tag: str, threads: int = RAW_THREADS) -> dict[str, Any]:
     """raw_rate with the CPU it took: this process (the client) and the simulator."""
     meter = CpuMeter({"simulator": [sim.pid]}).start()
-    result = raw_rate(sim.extra["base_url"], count, RAW_THREADS, tag)
+    result = raw_rate(sim.extra["base_url"], count, threads, tag)
     cpu = meter.stop()
     done = max(1, result["requests"])
     return result | {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -29,6 +30,8 @@ from confrec.worker.localstack import (
 )
 
 API_KEY = "KEYbench-simulator-only"
+#: The floor's queue (bench/bare.py), apart from confrec's.
+BARE_QUEUE = "bare"
 REPO = Path(__file__).resolve().parent.parent
 _TICK = os.sysconf("SC_CLK_TCK")
 #: A warm shutdown takes ~1.5 s here; a worker still up after this is killed.
@@ -102,18 +105,43 @@ class Rig:
 
         Each is ``confrec worker`` exactly as localstack starts it (``CONFREC``); ``env``
         adds to or overrides the rig's worker environment (another broker, say)."""
+        worker_env = {**self.worker_env(sim, source), **(env or {})}
+        argvs = {
+            name: [*CONFREC, "worker", "--hostname", f"{name}@%h", *_QUIET, *(extra_args or [])]
+            for name in names
+        }
+        return self._start(stack, argvs, worker_env)
+
+    def bare_worker(
+        self, stack: ExitStack, sim: ManagedProcess, concurrency: int
+    ) -> ManagedProcess:
+        """One ``celery -A bench.bare worker`` (the floor), threads pool, on the rig's Redis."""
+        name = f"bare-c{concurrency}"
+        argv = [sys.executable, "-m", "celery", "-A", "bench.bare", "worker", "--pool", "threads"]
+        argv += ["--concurrency", str(concurrency), "--queues", BARE_QUEUE, *_QUIET]
+        argv += ["--hostname", f"{name}@%h", "--loglevel", "INFO"]
+        env = self.worker_env(sim) | {
+            "BARE_BROKER_URL": self.url,
+            "BARE_CONCURRENCY": str(concurrency),
+        }
+        return self._start(stack, {name: argv}, env)[0]
+
+    def _start(
+        self, stack: ExitStack, argvs: dict[str, list[str]], env: dict[str, str]
+    ) -> list[ManagedProcess]:
         procs: list[ManagedProcess] = []
         stack.callback(_stop_all, procs, STOP_TIMEOUT_S)
-        for name in names:
-            argv = [*CONFREC, "worker", "--hostname", f"{name}@%h"]
-            argv += ["--without-mingle", "--without-gossip", *(extra_args or [])]
-            worker_env = {**self.worker_env(sim, source), **(env or {})}
-            procs.append(spawn(name, argv, self.workdir, worker_env))
+        for name, argv in argvs.items():
+            procs.append(spawn(name, argv, self.workdir, env))
         for proc in procs:
             wait_until(_ready(proc), 60, f"worker {proc.name} (log {proc.log_path})")
             if not proc.alive():
                 raise StartError(f"worker {proc.name} exited: {proc.log()[-2000:]}")
         return procs
+
+
+#: Every bench worker, confrec's and the floor's: no start-up sync, no gossip traffic.
+_QUIET = ["--without-mingle", "--without-gossip"]
 
 
 def _ready(proc: ManagedProcess) -> Callable[[], bool]:
