@@ -22,6 +22,7 @@ from bench.brokers import broker_phase
 from bench.cost import BASELINE, CostPlan, cost_phase
 from bench.e2e import E2EPlan, end_to_end
 from bench.enqueue_suite import enqueue_phase
+from bench.plots import write_plots
 from bench.pools import compare_pools
 from bench.procs import Rig
 from bench.profiling import pyspy_available
@@ -31,6 +32,8 @@ from bench.service import service_phase
 from bench.table import build_rows, render
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where a full run's plots go: docs/benchmarks.md shows them. --quick keeps its own.
+DOC_PLOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 PHASES = [
     "enqueue",
     "cost",
@@ -188,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also run phase ref: that commit's producer and workers beside this tree's",
     )
     parser.add_argument(
+        "--plots",
+        type=Path,
+        help="where phase cost's PNGs go (full run: docs/img; --quick: beside --out)",
+    )
+    parser.add_argument(
         "--baseline",
         metavar="GITREF",
         help=f"phase cost: the commit whose workers are 'before' (default {BASELINE}; none: skip)",
@@ -231,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(render(build_rows(results)))
+    if "cost" in results and "error" not in results["cost"]:
+        plots = args.plots or (args.out.parent if args.quick else DOC_PLOTS)
+        title = f"{results['meta']['date'][:10]}, {results['meta']['cores']} cores"
+        for path in write_plots(results["cost"], plots, title):
+            print(f"plot: {path}")
     meta = results["meta"]
     print(
         f"\n{meta['date']}  {meta['cores']} cores  load at start {meta['loadavg_at_start']}  "

@@ -10,8 +10,9 @@ Against one simulator at 20 ms, each contestant on the same jobs, with a fresh p
   before/after figures come from the same run (``--baseline`` picks another commit).
 
 At C = 16 (the default worker) the four alternate for ``rounds`` rounds and the table
-takes each one's median; a sweep over other C gives the throughput curve, and a paced run
-of confrec now and before (half the burst rate) the enqueue→outcome latency distribution.
+takes each one's median; a sweep over other C gives the throughput curve, and paced runs
+of confrec now and before (both at half the slower one's burst rate) the enqueue→outcome
+latency distribution.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ def cost_phase(rig: Rig, plan: CostPlan) -> dict[str, Any]:
         result["sweep"][str(DEFAULT_CONCURRENCY)] = {
             name: result["at_16"][name] for name in (RAW, BARE, CONFREC)
         }
+        # The same offered rate for both: half the slower one's burst rate.
+        offered = min(float(result["at_16"][name]["rate"]) for name in trees) / 2
         result["paced"] = {
-            name: _paced(rig, sim, name, tree, result["at_16"][name]["rate"], plan)
-            for name, tree in trees.items()
+            name: _paced(rig, sim, name, tree, offered, plan) for name, tree in trees.items()
         }
     result["ratios"] = _ratios(result["at_16"])
     return result
@@ -175,10 +177,9 @@ def _sim_requests(sim: ManagedProcess) -> int:
 
 
 def _paced(
-    rig: Rig, sim: ManagedProcess, name: str, tree: Path | None, rate: float, plan: CostPlan
+    rig: Rig, sim: ManagedProcess, name: str, tree: Path | None, offered: float, plan: CostPlan
 ) -> dict[str, Any]:
-    """Jobs at half the burst rate: latency with the queue mostly empty."""
-    offered = rate / 2
+    """Jobs at ``offered``/s, below saturation: latency with the queue mostly empty."""
     count = max(100, int(offered * plan.paced_seconds))
     with ExitStack() as stack:
         env = {"CONFREC_CONCURRENCY": str(DEFAULT_CONCURRENCY)}
