@@ -49,12 +49,12 @@ Run = Callable[[int, str], dict[str, Any]]
 
 @dataclass(frozen=True)
 class CostPlan:
-    jobs: int = 2000
+    jobs: int = 1500
     rounds: int = 2
     sweep: tuple[int, ...] = (4, 8, 32)
     """Concurrencies beside 16 for the throughput curve (one run each)."""
-    sweep_jobs: int = 1000
-    paced_seconds: float = 8.0
+    sweep_jobs: int = 800
+    paced_seconds: float = 6.0
     baseline: str | None = BASELINE
 
 
