@@ -148,10 +148,7 @@ class RecordStartHandler:
         if self.ledger.publish(outcome) is None:
             log.info("job %s: outcome was already published by another delivery", outcome.job_id)
             return None
-        # A failed job is worth a line; a succeeded one is in the results stream, the
-        # metrics and Flower already, and a line each is CPU at fleet scale.
-        log.log(
-            logging.DEBUG if outcome.status == "succeeded" else logging.INFO,
+        log.info(
             "job %s conference %r: %s (%s) after %d attempt(s)",
             outcome.job_id,
             outcome.conference_id,

@@ -147,7 +147,7 @@ def _check_settings(**_: Any) -> None:
         print(f"error: {MISSING_API_KEY}", file=sys.stderr)
         raise SystemExit(ExitCode.INVALID)
     # Per-request and per-task lines carry no secrets, but at fleet scale they are noise
-    # and CPU: confrec logs a line per failed outcome instead (confrec.tasks.record_start).
+    # and CPU: confrec logs one line per outcome instead (confrec.tasks.record_start).
     for chatty in ("httpx", "celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     if not settings.redelivery_within_dedupe_window:
