@@ -1,0 +1,1 @@
+"""Batches from the shell: bulk files read and validated, enqueued, and followed to the end."""
