@@ -20,10 +20,10 @@ import httpx
 from bench.procs import Rig
 from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
-from confrec.tasks.producer import Producer
+from confrec.tasks.publishing.producer import Producer
 from confrec.worker.app import create_app
-from confrec.worker.localrabbit import RabbitNode
-from confrec.worker.localstack import ManagedProcess, wait_until
+from confrec.worker.local.processes import ManagedProcess, wait_until
+from confrec.worker.local.rabbitmq import RabbitNode
 
 #: A job of this conference takes 3 s at the simulator: long enough to kill mid-request.
 SLOW_MS = 3000

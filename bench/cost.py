@@ -33,9 +33,9 @@ from bench.proc_stats import CpuMeter
 from bench.procs import BARE_QUEUE, Rig
 from bench.ref import unpack
 from confrec.config.settings import Settings
-from confrec.tasks.producer import Producer
+from confrec.tasks.publishing.producer import Producer
 from confrec.worker.app import create_app
-from confrec.worker.localstack import ManagedProcess, wait_until
+from confrec.worker.local.processes import ManagedProcess, wait_until
 
 #: The last commit before the work of issue 11 (cost per job): "before" in the table.
 BASELINE = "aa48fce"

@@ -20,7 +20,7 @@ from bench.proc_stats import CpuMeter
 from bench.procs import Rig
 from bench.profiling import start_pyspy, summarize_pyspy
 from bench.rawhttp import raw_rate
-from confrec.worker.localstack import ManagedProcess
+from confrec.worker.local.processes import ManagedProcess
 
 RAW_THREADS = 32
 

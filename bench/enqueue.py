@@ -24,8 +24,8 @@ from rich.console import Console
 
 from bench import jobs
 from confrec.config.settings import Settings
-from confrec.worker.bulk import validate_file
-from confrec.worker.bulkrun import run_bulk
+from confrec.worker.batches.bulkfile import validate_file
+from confrec.worker.batches.bulkrun import run_bulk
 from confrec.worker.exitcodes import ExitCode
 
 

@@ -13,7 +13,7 @@ import redis
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
-from confrec.tasks.producer import Producer
+from confrec.tasks.publishing.producer import Producer
 from confrec.worker.app import create_app
 
 STREAM = Settings.model_fields["results_stream"].default

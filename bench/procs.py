@@ -19,7 +19,7 @@ from types import TracebackType
 import redis
 
 from bench.proc_stats import alive, descendants
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
     StartError,
@@ -103,7 +103,7 @@ class Rig:
     ) -> list[ManagedProcess]:
         """Start workers in parallel and wait (bounded) for each one's "ready." line.
 
-        Each is ``confrec worker`` exactly as localstack starts it (``CONFREC``); ``env``
+        Each is ``confrec worker`` as worker/local/processes.py starts it (``CONFREC``); ``env``
         adds to or overrides the rig's worker environment (another broker, say)."""
         worker_env = {**self.worker_env(sim, source), **(env or {})}
         argvs = {

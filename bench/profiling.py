@@ -23,9 +23,9 @@ from bench import jobs
 # (label, file suffix, function name): cumulative time of that function.
 ENQUEUE_PARTS = [
     ("pydantic validation (model_validate)", "pydantic/main.py", "model_validate"),
-    ("fix_command_id (model_copy + uuid4)", "tasks/producer.py", "fix_command_id"),
+    ("fix_command_id (model_copy + uuid4)", "tasks/publishing/producer.py", "fix_command_id"),
     ("job.task_kwargs (model_dump)", "tasks/job.py", "task_kwargs"),
-    ("Producer._publish, total (one message)", "tasks/producer.py", "_publish"),
+    ("Producer._publish, total (one message)", "tasks/publishing/producer.py", "_publish"),
     ("  of which amqp.as_task_v2 (Celery builds it)", "celery/app/amqp.py", "as_task_v2"),
     ("  of which kombu Producer._publish", "kombu/messaging.py", "_publish"),
     ("    of which kombu Producer._prepare (serialize)", "kombu/messaging.py", "_prepare"),

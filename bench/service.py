@@ -25,7 +25,7 @@ from nacl.signing import SigningKey
 
 from bench.procs import Rig
 from confrec.config.settings import Settings
-from confrec.worker.localstack import start_serve
+from confrec.worker.local.processes import start_serve
 from confrec.worker.producing import create_ledger
 
 TOKEN = "bench-token"

@@ -30,7 +30,7 @@ from confrec.service.errors import (
 )
 from confrec.service.parts import ServiceParts
 from confrec.tasks.job import RecordStartJob
-from confrec.tasks.producer import Enqueued, EnqueueError
+from confrec.tasks.publishing.producer import Enqueued, EnqueueError
 from confrec.tasks.status import job_status
 
 MAX_BULK_JOBS = 10_000

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
-from confrec.tasks.ledger import JobLedger
-from confrec.tasks.producer import Producer
-from confrec.tasks.recordings import RecordingsStore
+from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store.ledger import JobLedger
+from confrec.tasks.store.recordings import RecordingsStore
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from confrec.service.bodies import parse_object, read_body
 from confrec.service.errors import ApiError, bad_body, error, unavailable
 from confrec.service.parts import ServiceParts
 from confrec.service.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
-from confrec.tasks.recordings import SAVED
+from confrec.tasks.store.recordings import SAVED
 
 #: Telnyx's events are a few KiB; anything far larger is not one.
 MAX_WEBHOOK_BYTES = 256 * 1024

@@ -24,7 +24,6 @@ from confrec.tasks.job import (
     RecordStartJob,
     TelnyxError,
 )
-from confrec.tasks.ledger import Delivery, JobLedger
 from confrec.tasks.policy import (
     AttemptResult,
     RetryPolicy,
@@ -33,8 +32,9 @@ from confrec.tasks.policy import (
     classify_response,
     run_with_retries,
 )
+from confrec.tasks.store.ledger import Delivery, JobLedger
+from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
-from confrec.tasks.throttle import FleetThrottle
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 
 from confrec.tasks import metrics
 from confrec.tasks.job import DELIVERY_LIMIT, Outcome, RecordStartJob
-from confrec.tasks.ledger import JobLedger
 from confrec.tasks.policy import FaultPolicy
+from confrec.tasks.store.ledger import JobLedger
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from confrec.tasks.job import Outcome
-from confrec.tasks.ledger import JobLedger, JobState
-from confrec.tasks.recordings import RecordingsStore
+from confrec.tasks.store.ledger import JobLedger, JobState
+from confrec.tasks.store.recordings import RecordingsStore
 
 
 @dataclass(frozen=True)

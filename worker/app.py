@@ -86,7 +86,7 @@ def _redis_conf(s: Settings) -> dict[str, Any]:
     if s.broker_is_sentinel:
         options["master_name"] = s.sentinel_master
     return {
-        "broker_transport": f"confrec.worker.transport:{transport}",
+        "broker_transport": f"confrec.worker.broker.transport:{transport}",
         "broker_transport_options": options,
     }
 
@@ -132,7 +132,7 @@ def size_broker_pool(sender: Any, **_: Any) -> None:
     restore sweep and the heartbeat. Sized here, from the concurrency the worker really
     got (``--concurrency`` included), before its broker connection exists."""
     conf = sender.app.conf
-    on_redis = str(conf.broker_transport or "").startswith("confrec.worker.transport:")
+    on_redis = str(conf.broker_transport or "").startswith("confrec.worker.broker.transport:")
     if on_redis and isinstance(sender.concurrency, int):
         conf.broker_transport_options["max_connections"] = (
             sender.concurrency + BROKER_CONNECTIONS_BESIDE_THREADS

@@ -11,9 +11,9 @@ from __future__ import annotations
 import redis
 
 from confrec.config.settings import Settings
-from confrec.tasks.ledger import JobLedger
-from confrec.tasks.producer import Producer
-from confrec.tasks.recordings import RecordingsStore
+from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store.ledger import JobLedger
+from confrec.tasks.store.recordings import RecordingsStore
 from confrec.worker.clients import state_client
 
 

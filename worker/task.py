@@ -19,8 +19,8 @@ from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME, JobFa
 from confrec.tasks.policy import FaultPolicy, RetryPolicy
 from confrec.tasks.record_start import RecordStartHandler
 from confrec.tasks.redelivery import FaultHandler, requeue_after
+from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
-from confrec.tasks.throttle import FleetThrottle
 from confrec.worker.clients import state_client
 from confrec.worker.producing import create_ledger
 

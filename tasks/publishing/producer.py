@@ -23,7 +23,6 @@ from kombu.exceptions import (  # type: ignore[attr-defined]  # stubs predate ko
 )
 from redis.exceptions import RedisError
 
-from confrec.tasks.confirms import ChunkConfirms
 from confrec.tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
@@ -33,7 +32,8 @@ from confrec.tasks.job import (
     new_command_id,
     utc_now,
 )
-from confrec.tasks.ledger import JobLedger
+from confrec.tasks.publishing.confirms import ChunkConfirms
+from confrec.tasks.store.ledger import JobLedger
 
 #: How long a bulk chunk may wait for RabbitMQ's confirms before the bulk fails.
 CONFIRM_TIMEOUT_S = 30.0

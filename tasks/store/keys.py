@@ -57,7 +57,7 @@ FLEET_PAUSE = f"{PREFIX}:ratelimit:pause"
 """Set with a TTL after a 429 with Retry-After: every worker holds its sends until it expires."""
 
 CONSUMERS = f"{PREFIX}:consumers"
-"""Hash consumer id → queue of every worker channel fetching reliably (worker/transport.py)."""
+"""Hash consumer id → queue of every channel fetching reliably (worker/broker/transport.py)."""
 
 RECOVERED = f"{PREFIX}:recovered"
 """Counter: messages moved back to their queue from the in-flight list of a dead consumer."""

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 import redis
 
-from confrec.config import keys
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
-from confrec.tasks.throttle import TAKE_LUA, TakeRequest
+from confrec.tasks.store import keys
+from confrec.tasks.store.throttle import TAKE_LUA, TakeRequest
 
 log = logging.getLogger(__name__)
 

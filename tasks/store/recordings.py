@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
-from confrec.config import keys
-from confrec.tasks.streams import follow_entries, last_entry_id
+from confrec.tasks.store import keys
+from confrec.tasks.store.streams import follow_entries, last_entry_id
 
 SAVED = "conference.recording.saved"
 

@@ -1,6 +1,6 @@
 """ResultsStream: reading the Redis Stream of outcomes — by range, following, counting, or
 as a consumer group (taking over what a crashed consumer left unacknowledged). Outcomes are
-written by ``confrec.tasks.ledger.JobLedger.publish``, once per job. The plain stream reads
+written by ``confrec.tasks.store.ledger.JobLedger.publish``, once per job. The plain stream reads
 (newest id, follow) serve the recordings stream too.
 """
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import redis
 
-from confrec.config import keys
 from confrec.tasks import metrics
+from confrec.tasks.store import keys
 
 # The bucket's tokens now, on Redis's clock: what was stored plus what the rate has
 # refilled since, capped at the burst (a bucket that expired had refilled to full).

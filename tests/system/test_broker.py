@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from confrec.tasks.job import RecordStartJob
-from confrec.tasks.producer import EnqueueError
-from confrec.worker.localstack import ManagedProcess, free_port, start_redis, wait_until
-from tests.conftest import System
+from confrec.tasks.publishing.producer import EnqueueError
+from confrec.worker.local.processes import ManagedProcess, free_port, start_redis, wait_until
+from tests.support.system import System
 
 
 @pytest.fixture

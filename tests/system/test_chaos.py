@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from confrec.worker.localstack import ManagedProcess, wait_until
-from tests.conftest import BROKERS, System
-from tests.system.test_guarantees import QUICK_REDELIVERY
+from confrec.worker.local.processes import ManagedProcess, wait_until
+from tests.support.system import BROKERS, QUICK_REDELIVERY, System
 
 JOBS = 3000
 WORKERS = 3

@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from confrec.config.settings import Settings
-from confrec.worker.localstack import start_worker
-from confrec.worker.report import default_wait_timeout
-from tests.conftest import System, unique
+from confrec.worker.batches.report import default_wait_timeout
+from confrec.worker.local.processes import start_worker
+from tests.support.system import System, unique
 
 
 @pytest.fixture

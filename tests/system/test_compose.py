@@ -26,8 +26,8 @@ import redis
 import yaml
 from nacl.signing import SigningKey
 
-from confrec.worker.localstack import ManagedProcess, free_port, spawn, wait_until
-from tests.conftest import API_KEY
+from confrec.worker.local.processes import ManagedProcess, free_port, spawn, wait_until
+from tests.support.system import API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

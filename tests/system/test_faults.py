@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME
-from confrec.worker.localstack import ManagedProcess, start_redis, wait_until
-from tests.conftest import System, unique
+from confrec.worker.local.processes import ManagedProcess, start_redis, wait_until
+from tests.support.system import System, unique
 
 INJECT = str(Path(__file__).parent / "inject")
 

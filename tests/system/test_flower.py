@@ -8,90 +8,13 @@ from __future__ import annotations
 
 import ast
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
 
 from confrec.tasks.job import TASK_NAME, RecordStartJob
-from confrec.worker.localstack import CONFREC, ManagedProcess, free_port, spawn, wait_until
-from tests.conftest import API_KEY, System, unique
-
-USER = "ops"
-PASSWORD = f"pw-{uuid.uuid4().hex}"
-AUTH = (USER, PASSWORD)
-
-
-@dataclass
-class Flower:
-    root: str
-    proc: ManagedProcess
-
-    def get(self, path: str, auth: tuple[str, str] | None = AUTH, **params: str) -> httpx.Response:
-        return httpx.get(f"{self.root}{path}", params=params, auth=auth, timeout=5)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def flower(system: System) -> Iterator[Flower]:
-    """``confrec flower --port P --address 127.0.0.1`` (options spelled as in compose)."""
-    port = free_port()
-    argv = [*CONFREC, "flower", "--port", str(port), "--address", "127.0.0.1"]
-    env = {"CONFREC_BROKER_URL": system.redis_url, "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
-    proc = spawn(f"flower-{port}", argv, system.workdir / "flower", env)
-    try:
-        root = f"http://127.0.0.1:{port}"
-        wait_until(
-            lambda: _answers(f"{root}/healthcheck") or not proc.alive(),
-            20,
-            f"flower (log {proc.log_path})",
-        )
-        assert proc.alive(), proc.log()
-        yield Flower(root, proc)
-    finally:
-        proc.stop()
-
-
-def _sees_worker_events(flower: Flower, worker: str) -> bool:
-    """Flower counts a worker online only from its heartbeat events: once it has one, it is
-    subscribed to the event channel and will see every task event after it."""
-    return f'flower_worker_online{{worker="{worker}@' in flower.get("/metrics", auth=None).text
-
-
-#: What a worker logs when a monitor turns its task events on (Celery's enable_events).
-EVENTS_ENABLED = "Events of group {task} enabled by remote."
-
-
-def watching(flower: Flower, system: System) -> bool:
-    """Flower is subscribed to every worker's events, and every worker sends task events:
-    they are off until a monitor asks, and ``confrec flower`` asks every second."""
-    return all(
-        _sees_worker_events(flower, w.name) and EVENTS_ENABLED in w.log() for w in system.workers
-    )
-
-
-def _tasks(flower: Flower) -> dict[str, Any]:
-    response = flower.get("/api/tasks", taskname=TASK_NAME)
-    assert response.status_code == 200, response.text
-    tasks: dict[str, Any] = response.json()
-    return tasks
-
-
-#: Flower's state of a job, by the status of its outcome.
-STATES = {"succeeded": "SUCCESS", "failed": "FAILURE"}
-
-
-def _states(flower: Flower, job_ids: list[str]) -> dict[str, str | None]:
-    tasks = _tasks(flower)
-    return {job_id: tasks.get(job_id, {}).get("state") for job_id in job_ids}
+from confrec.worker.local.processes import free_port, wait_until
+from tests.support.flower import PASSWORD, STATES, USER, Flower, flower_tasks, job_states, watching
+from tests.support.system import API_KEY, System, unique
 
 
 def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
@@ -112,8 +35,8 @@ def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
     assert sorted(status.values()) == ["failed", "succeeded", "succeeded", "succeeded"]
 
     states = {job_id: STATES[found] for job_id, found in status.items()}
-    wait_until(lambda: _states(flower, list(sent)) == states, 15, "flower showing every job")
-    tasks = _tasks(flower)
+    wait_until(lambda: job_states(flower, list(sent)) == states, 15, "flower showing every job")
+    tasks = flower_tasks(flower)
     for job_id, job in sent.items():
         task = tasks[job_id]
         assert task["name"] == TASK_NAME
@@ -142,11 +65,11 @@ def test_a_rejected_job_is_a_failure_with_its_reason_and_still_one_outcome(
     assert [o.reason for o in outcomes[rejected]] == ["rejected"]
     assert [o.reason for o in outcomes[succeeded]] == ["ok"]
     expected = {rejected: "FAILURE", succeeded: "SUCCESS"}
-    wait_until(lambda: _states(flower, [rejected, succeeded]) == expected, 15, "flower states")
-    task = _tasks(flower)[rejected]
+    wait_until(lambda: job_states(flower, [rejected, succeeded]) == expected, 15, "flower states")
+    task = flower_tasks(flower)[rejected]
     assert "rejected: 422 90019 Conference has already ended (attempts 1)" in task["exception"]
     assert "JobFailed" in task["exception"]
-    assert _tasks(flower)[succeeded]["result"] == repr("succeeded (attempts 1)")
+    assert flower_tasks(flower)[succeeded]["result"] == repr("succeeded (attempts 1)")
     assert len(system.sim_requests(ended)) == 1  # not redelivered: one request to Telnyx
     assert system.settled()
 
@@ -164,7 +87,7 @@ def test_api_key_appears_nowhere_flower_serves_or_logs(system: System, flower: F
         )
 
     wait_until(workers_listed, 15, "flower listing the worker")
-    wait_until(lambda: bool(_tasks(flower)), 15, "flower listing tasks")
+    wait_until(lambda: bool(flower_tasks(flower)), 15, "flower listing tasks")
     served = {
         "/api/workers": flower.get("/api/workers").text,
         "/api/tasks": flower.get("/api/tasks").text,

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from confrec.worker.localstack import wait_until
-from tests.conftest import System, unique
-from tests.system.test_flower import PASSWORD, USER, Flower, _states, watching
-from tests.system.test_flower import flower as flower  # the fixture, re-exported
+from confrec.worker.local.processes import wait_until
+from tests.support.flower import PASSWORD, USER, Flower, job_states, watching
+from tests.support.system import System, unique
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
@@ -55,7 +54,7 @@ def test_the_tasks_page_shows_each_job_with_its_state(
     (rejected,) = system.enqueue([unique("ended-")])
     system.outcomes([*succeeded, rejected])
     expected = {job_id: "SUCCESS" for job_id in succeeded} | {rejected: "FAILURE"}
-    wait_until(lambda: _states(flower, list(expected)) == expected, 15, "flower's task states")
+    wait_until(lambda: job_states(flower, list(expected)) == expected, 15, "flower's task states")
     base = flower.root.replace("://", f"://{USER}:{PASSWORD}@")
     pages: dict[str, dict[str, str]] = {}
 

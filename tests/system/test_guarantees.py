@@ -9,16 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from confrec.config import keys
-from confrec.worker.localstack import wait_until
-from tests.conftest import BROKERS, System, unique
-
-#: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
-QUICK_REDELIVERY = {
-    "CONFREC_RETRY_DEADLINE": "3",
-    "CONFREC_HTTP_TIMEOUT": "2",
-    "CONFREC_VISIBILITY_TIMEOUT": "11",
-}
+from confrec.tasks.store import keys
+from confrec.worker.local.processes import wait_until
+from tests.support.system import BROKERS, QUICK_REDELIVERY, System, unique
 
 
 @pytest.mark.parametrize("broker", BROKERS)

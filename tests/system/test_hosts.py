@@ -1,5 +1,5 @@
 """Many hosts: broker, simulator, a control host and two groups of workers, each in its
-own network namespace on one private LAN (``tests/system/netns.py``), so nothing can lean
+own network namespace on one private LAN (``tests/support/netns.py``), so nothing can lean
 on localhost, and a host can be cut off mid-batch while the others carry on."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from confrec.tasks.job import Outcome
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
     start_redis,
@@ -27,9 +27,8 @@ from confrec.worker.localstack import (
     start_worker,
     wait_until,
 )
-from tests.conftest import API_KEY, FAST_RETRIES
-from tests.system import netns
-from tests.system.test_guarantees import QUICK_REDELIVERY
+from tests.support import netns
+from tests.support.system import API_KEY, FAST_RETRIES, QUICK_REDELIVERY
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = ("g1", "g2")
@@ -59,9 +58,9 @@ class Fleet:
     cut_off: set[str] = field(default_factory=set)
 
     def drive(self, *args: str, timeout: float = 30) -> Any:
-        """Run ``tests.system.hosts_driver ARGS`` on the control host; its JSON answer."""
+        """Run ``tests.support.hosts_driver ARGS`` on the control host; its JSON answer."""
         control = self.network.lan.hosts["ctl"]
-        argv = control.run(sys.executable, "-m", "tests.system.hosts_driver", *args)
+        argv = control.run(sys.executable, "-m", "tests.support.hosts_driver", *args)
         done = subprocess.run(
             argv,
             env={**os.environ, **self.env, "HOSTS_SIM_ROOT": self.sim.extra["root"]},

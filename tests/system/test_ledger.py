@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
-from confrec.config import keys
 from confrec.tasks.job import Outcome, RecordStartJob
-from confrec.tasks.ledger import Delivery, JobLedger, JobRecord
-from confrec.tasks.throttle import GO, PAUSED, FleetThrottle
+from confrec.tasks.store import keys
+from confrec.tasks.store.ledger import Delivery, JobLedger, JobRecord
+from confrec.tasks.store.throttle import GO, PAUSED, FleetThrottle
 from confrec.worker.clients import redis_client
-from confrec.worker.localstack import ManagedProcess
+from confrec.worker.local.processes import ManagedProcess
 
 
 def test_record_follows_a_job_from_queued_to_its_outcome(redis_proc: ManagedProcess) -> None:
@@ -78,7 +78,7 @@ def test_with_replicas_to_wait_for_an_outcome_waits_boundedly_and_is_still_publi
     outcome = Outcome(
         job_id=job_id, conference_id="c", command_id="x", status="succeeded", reason="ok"
     )
-    with caplog.at_level(logging.WARNING, logger="confrec.tasks.ledger"):
+    with caplog.at_level(logging.WARNING, logger="confrec.tasks.store.ledger"):
         assert ledger.publish(outcome) is not None
     assert f"job {job_id}: its outcome reached 0 of 1 replicas within 50 ms" in caplog.text
     assert ledger.publish(outcome) is None  # still exactly one

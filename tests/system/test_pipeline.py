@@ -6,8 +6,8 @@ import sys
 from collections.abc import Callable
 
 from confrec.tasks.job import TASK_NAME, RecordStartJob, derived_command_id
-from confrec.worker.localstack import start_worker
-from tests.conftest import System, unique
+from confrec.worker.local.processes import start_worker
+from tests.support.system import System, unique
 
 
 def enqueue(system: System, conference_id: str, **fields: object) -> str:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from confrec.worker.localrabbit import RabbitNode
-from confrec.worker.localstack import wait_until
-from tests.conftest import System
+from confrec.worker.local.processes import wait_until
+from confrec.worker.local.rabbitmq import RabbitNode
+from tests.support.system import System
 
 
 def test_the_queue_is_a_quorum_queue_with_a_delivery_limit_and_a_dead_letter_queue(

@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import pytest
 
-from confrec.config import keys
-from confrec.tasks.throttle import FleetThrottle
+from confrec.tasks.store import keys
+from confrec.tasks.store.throttle import FleetThrottle
 from confrec.worker.clients import redis_client
-from confrec.worker.localstack import ManagedProcess, wait_until
-from tests.conftest import BROKERS, System
+from confrec.worker.local.processes import ManagedProcess, wait_until
+from tests.support.system import BROKERS, System
 
 
 def start_fleet(system: System, size: int = 3) -> None:

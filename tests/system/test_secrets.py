@@ -13,8 +13,8 @@ import kombu
 import pytest
 import redis
 
-from confrec.worker.localstack import start_redis
-from tests.conftest import API_KEY, BROKERS, System, unique
+from confrec.worker.local.processes import start_redis
+from tests.support.system import API_KEY, BROKERS, System, unique
 
 
 def raw(value: bytes | str) -> bytes:

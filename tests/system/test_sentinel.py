@@ -16,13 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from confrec.config import keys
 from confrec.config.settings import Settings
+from confrec.tasks.store import keys
 from confrec.worker.clients import redis_client
-from confrec.worker.localsentinel import SentinelCluster, start_sentinel_cluster
-from confrec.worker.localstack import ManagedProcess, start_serve, wait_until
-from tests.conftest import API_KEY, System
-from tests.system.test_guarantees import QUICK_REDELIVERY
+from confrec.worker.local.processes import ManagedProcess, start_serve, wait_until
+from confrec.worker.local.sentinel import SentinelCluster, start_sentinel_cluster
+from tests.support.system import API_KEY, QUICK_REDELIVERY, System
 
 MASTER = "confrec-test"
 PASSWORD = "sentinel-master-pw-9f3c"

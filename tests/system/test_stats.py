@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from confrec.config import keys
 from confrec.config.settings import Settings
 from confrec.tasks.job import TASK_NAME, Outcome, Reason, RecordStartJob, Status
-from confrec.tasks.producer import Producer
-from confrec.worker.localstack import free_port, wait_until
-from confrec.worker.stats import Stats, collect
-from tests.conftest import System, unique
+from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store import keys
+from confrec.worker.cli.stats import Stats, collect
+from confrec.worker.local.processes import free_port, wait_until
+from tests.support.system import System, unique
 
 
 def private_env() -> dict[str, str]:

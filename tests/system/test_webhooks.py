@@ -23,19 +23,19 @@ from nacl.signing import SigningKey
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.localstack import ManagedProcess, free_port, start_simulator
+from confrec.worker.local.processes import ManagedProcess, free_port, start_simulator
 from confrec.worker.producing import create_producer
-from tests.conftest import API_KEY, unique
-from tests.system.test_serve import (
+from tests.support.serve import (
     JSON,
     WRONG_TOKEN,
     Stack,
     assert_no_secret_anywhere,
     counters,
-    poll,
     running_stack,
     telnyx_errors,
 )
+from tests.support.system import API_KEY, unique
+from tests.support.waiting import poll
 
 SAVED = "conference.recording.saved"
 REJECTED = ("unverified", "rejected")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from confrec.worker.localstack import start_worker
-from tests.conftest import System, unique
+from confrec.worker.local.processes import start_worker
+from tests.support.system import System, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 #: What a build must not see: local state that a stale copy would leak into the wheel.
@@ -113,7 +113,7 @@ def test_the_apps_packages_and_confrecs_import_side_by_side(installed: Installed
     )
     assert Path(root).is_relative_to(installed.venv)  # not this checkout
     assert Path(task).is_relative_to(installed.venv)
-    assert transport == "confrec.worker.transport:ReliableTransport"
+    assert transport == "confrec.worker.broker.transport:ReliableTransport"
 
 
 def test_the_installed_cli_and_worker_run_a_job(

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from confrec.worker.localstack import ManagedProcess, free_port, start_worker, wait_until
-from tests.conftest import API_KEY, System, unique
+from confrec.worker.local.processes import ManagedProcess, free_port, start_worker, wait_until
+from tests.support.system import API_KEY, System, unique
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

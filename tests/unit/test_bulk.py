@@ -1,4 +1,4 @@
-"""Reading and validating bulk files (worker/bulk.py), JSONL and CSV, in tmp_path."""
+"""Reading and validating bulk files (worker/batches/bulkfile.py), JSONL and CSV, in tmp_path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.bulk import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
+from confrec.worker.batches.bulkfile import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
 
 
 def write(path: Path, text: str) -> Path:

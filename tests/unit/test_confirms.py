@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from confrec.tasks.confirms import ChunkConfirms, PublishNotConfirmed
+from confrec.tasks.publishing.confirms import ChunkConfirms, PublishNotConfirmed
 
 Ack = tuple[str, int, bool]
 

@@ -1,4 +1,4 @@
-"""The heartbeat thread (worker/heartbeat.py) across a reconnect: the channel that lost its
+"""The heartbeat thread (worker/broker/heartbeat.py) across a reconnect: the channel that lost its
 broker is unwatched while a beat still waits on the dead Redis, the new channel is watched
 before that beat gives up, and the thread must carry on for it, through its client."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from confrec.worker import heartbeat
-from confrec.worker.localstack import wait_until
+from confrec.worker.broker import heartbeat
+from tests.support.waiting import wait_until
 
 
 class Owner:

@@ -36,7 +36,7 @@ def confrec_imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
-            if node.module.count(".") == 1:  # from confrec.config import keys
+            if node.module.count(".") == 1:  # from confrec.tasks.store import keys
                 package = node.module.split(".")[1]
                 names = [
                     f"{node.module}.{alias.name}"

@@ -17,13 +17,13 @@ from pydantic import SecretStr
 
 from confrec.tasks import metrics
 from confrec.tasks.job import JobFailed, Outcome, RecordStartJob, TelnyxError
-from confrec.tasks.ledger import Delivery, Fault
 from confrec.tasks.policy import FaultPolicy
 from confrec.tasks.record_start import _redelivery_marks
 from confrec.tasks.redelivery import FaultHandler
+from confrec.tasks.store.ledger import Delivery, Fault
+from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
-from confrec.tasks.throttle import FleetThrottle
-from confrec.worker import heartbeat
+from confrec.worker.broker import heartbeat
 from confrec.worker.task import _finished
 
 API_KEY = "KEYsecret-monitoring-0123"
@@ -167,5 +167,5 @@ def test_the_confrec_command_does_not_import_prometheus_client_before_the_worker
     None
 ):
     """Its multiprocess mode is chosen at import: ``confrec worker`` must set it first."""
-    code = "import sys, confrec.worker.cli; sys.exit('prometheus_client' in sys.modules)"
+    code = "import sys, confrec.worker.cli.commands; sys.exit('prometheus_client' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60, check=False).returncode == 0

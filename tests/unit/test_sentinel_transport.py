@@ -1,4 +1,4 @@
-"""The Sentinel transport (worker/transport.py) across kombu's failover between the parts
+"""The Sentinel transport (worker/broker/transport.py) across kombu's failover between the parts
 of a ``sentinel://`` URL, without a server: the reliable transport stays, and so do the
 first part's password and database."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import kombu
 import redis
 
-from confrec.worker.transport import (
+from confrec.worker.broker.transport import (
     ReliableChannel,
     ReliableSentinelChannel,
     ReliableSentinelTransport,
@@ -17,8 +17,8 @@ from confrec.worker.transport import (
 )
 
 URL = "sentinel://:pw@s1:26380/2;sentinel://s2:26381;sentinel://s3:26382/2"
-NAME = "confrec.worker.transport:ReliableSentinelTransport"
-REDIS = "confrec.worker.transport:ReliableTransport"
+NAME = "confrec.worker.broker.transport:ReliableSentinelTransport"
+REDIS = "confrec.worker.broker.transport:ReliableTransport"
 
 
 def connection() -> kombu.Connection:
@@ -36,7 +36,7 @@ def test_switching_to_the_next_sentinel_keeps_the_reliable_transport() -> None:
 def test_switching_to_the_next_redis_keeps_the_reliable_transport() -> None:
     conn = kombu.Connection(
         "redis://r1:6380/0;rediss://r2:6381/0",
-        transport="confrec.worker.transport:ReliableTransport",
+        transport="confrec.worker.broker.transport:ReliableTransport",
     )
     for part in conn.alt[1:]:
         conn.switch(part)

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from confrec.simulator import SimOptions, create_app, parse_signing_key, serve_in_thread
 from confrec.simulator.faults import parse_faults
 from confrec.simulator.webhooks import WebhookRetry, check_webhook_url
-from confrec.worker.localstack import wait_until
+from tests.support.waiting import wait_until
 
 from .test_simulator import read_lines
 

@@ -9,10 +9,10 @@ from rich.console import Console
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.worker.batchwatch import BulkResult, Waited
-from confrec.worker.demo import verdict
+from confrec.worker.batches.report import WAIT_CAP_S, Tally, default_wait_timeout
+from confrec.worker.batches.watch import BulkResult, Waited
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.report import WAIT_CAP_S, Tally, default_wait_timeout
+from confrec.worker.local.demo import verdict
 
 
 def settings(**fields: object) -> Settings:

@@ -13,9 +13,9 @@ import redis
 from rich.console import Console
 
 from confrec.config.settings import Settings
-from confrec.tasks.producer import EnqueueError, Producer
-from confrec.worker.batchwatch import BatchWatch, BulkResult, progress_bar
-from confrec.worker.bulk import iter_jobs, validate_file
+from confrec.tasks.publishing.producer import EnqueueError, Producer
+from confrec.worker.batches.bulkfile import iter_jobs, validate_file
+from confrec.worker.batches.watch import BatchWatch, BulkResult, progress_bar
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.producing import create_producer
 

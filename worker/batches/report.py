@@ -12,9 +12,9 @@ from rich.table import Table
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.tasks.recordings import RecordingsStore
 from confrec.tasks.status import JobStatus
-from confrec.tasks.streams import ResultsStream
+from confrec.tasks.store.recordings import RecordingsStore
+from confrec.tasks.store.streams import ResultsStream
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
 WAIT_STARTUP_S = 30.0

@@ -15,11 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.tasks.streams import ResultsStream
-from confrec.worker.clients import state_client
-from confrec.worker.exitcodes import ExitCode
-from confrec.worker.producing import create_recordings
-from confrec.worker.report import (
+from confrec.tasks.store.streams import ResultsStream
+from confrec.worker.batches.report import (
     RECORDINGS_WAIT_S,
     Tally,
     default_wait_timeout,
@@ -27,6 +24,9 @@ from confrec.worker.report import (
     wait_for_batch,
     wait_for_recordings,
 )
+from confrec.worker.clients import state_client
+from confrec.worker.exitcodes import ExitCode
+from confrec.worker.producing import create_recordings
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Who owns each in-flight list: registrations, heartbeats, and the sweep that hands a
-dead consumer's list back to its queue (the other half of ``worker/transport.py``).
+dead consumer's list back to its queue (the other half of ``worker/broker/transport.py``).
 
 Every consumer is registered in one hash (consumer id → queue) and keeps a key alive with
 a TTL. Any worker's sweep moves the in-flight list of a registered consumer whose key
@@ -15,8 +15,8 @@ from typing import Protocol
 
 import redis
 
-from confrec.config import keys
 from confrec.tasks import metrics
+from confrec.tasks.store import keys
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ MULTI/EXEC that records it in ``unacked``. From then on kombu's visibility timeo
 it, as before. Each consumer keeps a heartbeat key alive; any worker's sweeper moves the
 in-flight list of a consumer whose heartbeat expired back to the head of its queue, so a
 message is never without an owner for longer than the heartbeat's TTL + one sweep
-(``worker/heartbeat.py``).
+(``worker/broker/heartbeat.py``).
 
 It applies when a channel consumes exactly one queue with a single priority list
 (``priority_steps=[0]``, set by ``confrec.worker.app``), which is how ``confrec worker`` consumes
@@ -33,8 +33,8 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
-from confrec.config import keys
-from confrec.worker import heartbeat
+from confrec.tasks.store import keys
+from confrec.worker.broker import heartbeat
 from confrec.worker.clients import SentinelURL
 
 log = logging.getLogger(__name__)

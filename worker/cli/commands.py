@@ -2,7 +2,7 @@
 
 Here: the worker and the job commands (enqueue, bulk, results, status, stats); the
 commands that run a part of the system (simulate, serve, flower, demo) are in
-``cli_processes``. Exit codes: ``confrec.worker.exitcodes.ExitCode``.
+``processes``. Exit codes: ``confrec.worker.exitcodes.ExitCode``.
 
 Ids and JSON go out with plain ``print``: one line each, never wrapped, never markup.
 Settings are loaded before anything imports ``confrec.worker.app``, so a bad configuration is one
@@ -21,12 +21,12 @@ from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
-from confrec.worker import cli_processes
-from confrec.worker.cliout import err, fail, load_settings, out, validation_failure
+from confrec.worker.cli import processes
+from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
 
 if TYPE_CHECKING:
-    from confrec.tasks.streams import ResultsStream, StreamEntry
+    from confrec.tasks.store.streams import ResultsStream, StreamEntry
 
 cli = typer.Typer(
     add_completion=False,
@@ -89,7 +89,7 @@ def enqueue(
     except ValidationError as exc:
         validation_failure(exc)
     settings = load_settings()
-    from confrec.tasks.producer import EnqueueError
+    from confrec.tasks.publishing.producer import EnqueueError
     from confrec.worker.producing import create_producer
 
     try:
@@ -132,7 +132,7 @@ def bulk(
 ) -> None:
     """Validate every row of FILE, then enqueue them all (or nothing if a row is bad)."""
     settings = load_settings()
-    from confrec.worker.bulkrun import run_bulk
+    from confrec.worker.batches.bulkrun import run_bulk
 
     result = run_bulk(
         file,
@@ -169,9 +169,9 @@ def results(
     """Show the newest outcomes, or with --group the ones that group has not handled yet."""
     import redis
 
-    from confrec.tasks.streams import ResultsStream
+    from confrec.tasks.store.streams import ResultsStream
+    from confrec.worker.batches.report import outcome_line
     from confrec.worker.clients import state_client
-    from confrec.worker.report import outcome_line
 
     def show(entries: list[StreamEntry]) -> None:
         for entry in entries:
@@ -234,9 +234,9 @@ def status(
     import redis
 
     from confrec.tasks.status import job_status
+    from confrec.worker.batches.report import status_lines
     from confrec.worker.clients import state_client
     from confrec.worker.producing import create_ledger, create_recordings
-    from confrec.worker.report import status_lines
 
     settings = load_settings()
     client = state_client(settings)
@@ -263,8 +263,8 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
+    from confrec.worker.cli.stats import collect, render
     from confrec.worker.clients import broker_client, state_client
-    from confrec.worker.stats import collect, render
 
     settings = load_settings()
     if not settings.broker_is_redis:
@@ -280,15 +280,12 @@ def stats(
         out.print(render(snapshot))
 
 
-cli.command()(cli_processes.simulate)
-cli.command()(cli_processes.serve)
-cli.command()(cli_processes.demo)
-cli.command(context_settings=PASSTHROUGH, add_help_option=False)(cli_processes.flower)
+cli.command()(processes.simulate)
+cli.command()(processes.serve)
+cli.command()(processes.demo)
+cli.command(context_settings=PASSTHROUGH, add_help_option=False)(processes.flower)
 
 
 def main() -> None:
     cli(prog_name="confrec")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """``confrec`` commands that run a part of the system until stopped: the simulator, the
 HTTP service, Flower, and the demo (which runs them all). Registered on the ``confrec``
-app by ``confrec.worker.cli``.
+app by ``confrec.worker.cli.commands``.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from confrec.worker.cliout import err, fail, load_settings, out
+from confrec.worker.cli.output import err, fail, load_settings, out
 
 
 def simulate(
@@ -81,7 +81,7 @@ def demo(
 ) -> None:
     """The whole system locally: Redis, simulator, workers, a bulk of jobs, a summary."""
     settings = load_settings()
-    from confrec.worker.demo import run_demo
+    from confrec.worker.local.demo import run_demo
 
     raise typer.Exit(run_demo(settings, jobs=jobs, workers=workers, out=out, err=err))
 

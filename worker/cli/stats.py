@@ -17,9 +17,9 @@ from rich.console import Group
 from rich.table import Table
 
 from confrec.config.settings import Settings
-from confrec.tasks.streams import ResultsStream
-from confrec.tasks.throttle import FleetThrottle, ThrottleState
-from confrec.worker.transport import in_flight, queue_depth
+from confrec.tasks.store.streams import ResultsStream
+from confrec.tasks.store.throttle import FleetThrottle, ThrottleState
+from confrec.worker.broker.transport import in_flight, queue_depth
 
 
 @dataclass(frozen=True)

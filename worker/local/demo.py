@@ -21,9 +21,9 @@ from nacl.signing import SigningKey
 from rich.console import Console
 
 from confrec.config.settings import Settings
-from confrec.worker.batchwatch import BatchWatch, BulkResult
+from confrec.worker.batches.watch import BatchWatch, BulkResult
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     StartError,
     free_port,
     start_redis,

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     ManagedProcess,
     StartError,
     free_port,

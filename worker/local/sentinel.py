@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     ManagedProcess,
     StartError,
     free_port,

@@ -1,6 +1,5 @@
-"""Fixtures for the system tests: a private redis-server (and, for tests on both brokers,
-a private RabbitMQ node), the simulator and real workers, all real processes on loopback,
-each stopped by the fixture that started it."""
+"""The running system as the system tests see it: handles on real workers, a private
+Redis, the simulator, and bounded waits on what they do; the settings tests share."""
 
 from __future__ import annotations
 
@@ -9,31 +8,27 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 from celery import Celery
 
-from confrec.config import keys
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome, RecordStartJob
-from confrec.tasks.producer import Producer
-from confrec.tasks.streams import ResultsStream
+from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store import keys
+from confrec.tasks.store.streams import ResultsStream
 from confrec.worker.app import create_app
 from confrec.worker.clients import redis_client
-from confrec.worker.localrabbit import RabbitNode, rabbitmq_installed
-from confrec.worker.localstack import (
+from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
-    start_redis,
-    start_simulator,
     start_worker,
 )
+from confrec.worker.local.rabbitmq import RabbitNode
 
 API_KEY = "KEYtest-0123456789-not-real"
 
@@ -196,103 +191,9 @@ class System:
         return int(self.state.xlen(self.settings.results_stream))
 
 
-@pytest.fixture(scope="session")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("system")
-
-
-@pytest.fixture(scope="session")
-def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
-    proc = start_redis(workdir / "redis")
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="session")
-def rabbit_node(workdir: Path) -> Iterator[RabbitNode]:
-    """A private RabbitMQ node, started the first time a test asks for one."""
-    if not rabbitmq_installed():
-        pytest.skip("rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)")
-    node = RabbitNode(workdir / "rabbitmq").start()
-    yield node
-    node.stop(graceful=False)
-
-
-@pytest.fixture(scope="session")
-def simulator(workdir: Path) -> Iterator[ManagedProcess]:
-    proc = start_simulator(workdir / "simulator", api_key=API_KEY, latency_ms=5)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def system(
-    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
-) -> Iterator[System]:
-    """The stack with one worker (8 threads) consuming the default queue."""
-    env = {
-        "CONFREC_BROKER_URL": redis_proc.extra["url"],
-        "TELNYX_API_KEY": API_KEY,
-        "TELNYX_BASE_URL": simulator.extra["base_url"],
-        **FAST_RETRIES,
-    }
-    system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
-    system.start_worker(f"w{uuid.uuid4().hex[:6]}")
-    yield system
-    system.stop_workers()
-
-
-@pytest.fixture
-def own_simulator(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A simulator of this test's own, so its counters see only this test's requests."""
-    proc = start_simulator(tmp_path, api_key=API_KEY, latency_ms=5)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def isolated(
-    redis_proc: ManagedProcess,
-    simulator: ManagedProcess,
-    workdir: Path,
-    request: pytest.FixtureRequest,
-) -> Iterator[Callable[..., System]]:
-    """Makes Systems with their own queue and results stream and no worker yet, so a test
-    can start, kill and count workers without other tests' jobs in the way. With
-    ``broker="rabbitmq"`` the queue is on the private RabbitMQ node, state on Redis."""
-    made: list[System] = []
-
-    def make(
-        sim: ManagedProcess | None = None,
-        redis_url: str | None = None,
-        broker: str = "redis",
-        **env: str,
-    ) -> System:
-        tag = uuid.uuid4().hex[:8]
-        sim = sim or simulator
-        redis_url = redis_url or redis_proc.extra["url"]
-        rabbit: RabbitNode | None = None
-        if broker == "rabbitmq":
-            rabbit = request.getfixturevalue("rabbit_node")
-            env = {"CONFREC_BROKER_URL": rabbit.url, "CONFREC_REDIS_URL": redis_url, **env}
-        system = System(
-            workdir / f"isolated-{tag}",
-            redis_url,
-            sim.extra["root"],
-            {
-                "CONFREC_BROKER_URL": redis_url,
-                "TELNYX_API_KEY": API_KEY,
-                "TELNYX_BASE_URL": sim.extra["base_url"],
-                "CONFREC_QUEUE": f"queue-{tag}",
-                "CONFREC_RESULTS_STREAM": f"results-{tag}",
-                **FAST_RETRIES,
-                **env,
-            },
-            rabbit=rabbit,
-        )
-        made.append(system)
-        return system
-
-    yield make
-    for system in made:
-        system.stop_workers()
+#: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
+QUICK_REDELIVERY = {
+    "CONFREC_RETRY_DEADLINE": "3",
+    "CONFREC_HTTP_TIMEOUT": "2",
+    "CONFREC_VISIBILITY_TIMEOUT": "11",
+}

@@ -6,10 +6,10 @@ it prints. The waits are the conftest System's own, so "one outcome per job" is 
 same way as on loopback. Settings come from the environment: the workers' ``CONFREC_*``
 (broker, queue, stream) and ``HOSTS_SIM_ROOT``, the simulator's URL on the LAN.
 
-    python -m tests.system.hosts_driver ready [--timeout S]
-    python -m tests.system.hosts_driver enqueue CONFERENCE_ID...
-    python -m tests.system.hosts_driver outcomes [--timeout S] JOB_ID...
-    python -m tests.system.hosts_driver sim PATH
+    python -m tests.support.hosts_driver ready [--timeout S]
+    python -m tests.support.hosts_driver enqueue CONFERENCE_ID...
+    python -m tests.support.hosts_driver outcomes [--timeout S] JOB_ID...
+    python -m tests.support.hosts_driver sim PATH
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import redis
 
-from confrec.worker.localstack import wait_until
-from tests.conftest import System
+from confrec.worker.local.processes import wait_until
+from tests.support.system import System
 
 
 def control_system() -> System:

@@ -1,0 +1,146 @@
+"""Fixtures for the system tests: a private redis-server (and, for tests on both brokers,
+a private RabbitMQ node), the simulator, real workers and Flower, all real processes on
+loopback, each stopped by the fixture that started it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from confrec.worker.local.processes import (
+    CONFREC,
+    ManagedProcess,
+    free_port,
+    spawn,
+    start_redis,
+    start_simulator,
+    wait_until,
+)
+from confrec.worker.local.rabbitmq import RabbitNode, rabbitmq_installed
+from tests.support.flower import PASSWORD, USER, Flower, answers
+from tests.support.system import API_KEY, FAST_RETRIES, System
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("system")
+
+
+@pytest.fixture(scope="session")
+def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
+    proc = start_redis(workdir / "redis")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbit_node(workdir: Path) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node, started the first time a test asks for one."""
+    if not rabbitmq_installed():
+        pytest.skip("rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)")
+    node = RabbitNode(workdir / "rabbitmq").start()
+    yield node
+    node.stop(graceful=False)
+
+
+@pytest.fixture(scope="session")
+def simulator(workdir: Path) -> Iterator[ManagedProcess]:
+    proc = start_simulator(workdir / "simulator", api_key=API_KEY, latency_ms=5)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
+) -> Iterator[System]:
+    """The stack with one worker (8 threads) consuming the default queue."""
+    env = {
+        "CONFREC_BROKER_URL": redis_proc.extra["url"],
+        "TELNYX_API_KEY": API_KEY,
+        "TELNYX_BASE_URL": simulator.extra["base_url"],
+        **FAST_RETRIES,
+    }
+    system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
+    system.start_worker(f"w{uuid.uuid4().hex[:6]}")
+    yield system
+    system.stop_workers()
+
+
+@pytest.fixture
+def own_simulator(tmp_path: Path) -> Iterator[ManagedProcess]:
+    """A simulator of this test's own, so its counters see only this test's requests."""
+    proc = start_simulator(tmp_path, api_key=API_KEY, latency_ms=5)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def isolated(
+    redis_proc: ManagedProcess,
+    simulator: ManagedProcess,
+    workdir: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., System]]:
+    """Makes Systems with their own queue and results stream and no worker yet, so a test
+    can start, kill and count workers without other tests' jobs in the way. With
+    ``broker="rabbitmq"`` the queue is on the private RabbitMQ node, state on Redis."""
+    made: list[System] = []
+
+    def make(
+        sim: ManagedProcess | None = None,
+        redis_url: str | None = None,
+        broker: str = "redis",
+        **env: str,
+    ) -> System:
+        tag = uuid.uuid4().hex[:8]
+        sim = sim or simulator
+        redis_url = redis_url or redis_proc.extra["url"]
+        rabbit: RabbitNode | None = None
+        if broker == "rabbitmq":
+            rabbit = request.getfixturevalue("rabbit_node")
+            env = {"CONFREC_BROKER_URL": rabbit.url, "CONFREC_REDIS_URL": redis_url, **env}
+        system = System(
+            workdir / f"isolated-{tag}",
+            redis_url,
+            sim.extra["root"],
+            {
+                "CONFREC_BROKER_URL": redis_url,
+                "TELNYX_API_KEY": API_KEY,
+                "TELNYX_BASE_URL": sim.extra["base_url"],
+                "CONFREC_QUEUE": f"queue-{tag}",
+                "CONFREC_RESULTS_STREAM": f"results-{tag}",
+                **FAST_RETRIES,
+                **env,
+            },
+            rabbit=rabbit,
+        )
+        made.append(system)
+        return system
+
+    yield make
+    for system in made:
+        system.stop_workers()
+
+
+@pytest.fixture(scope="module")
+def flower(system: System) -> Iterator[Flower]:
+    """``confrec flower --port P --address 127.0.0.1`` (options spelled as in compose)."""
+    port = free_port()
+    argv = [*CONFREC, "flower", "--port", str(port), "--address", "127.0.0.1"]
+    env = {"CONFREC_BROKER_URL": system.redis_url, "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
+    proc = spawn(f"flower-{port}", argv, system.workdir / "flower", env)
+    try:
+        root = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: answers(f"{root}/healthcheck") or not proc.alive(),
+            20,
+            f"flower (log {proc.log_path})",
+        )
+        assert proc.alive(), proc.log()
+        yield Flower(root, proc)
+    finally:
+        proc.stop()
