@@ -45,6 +45,7 @@ class Settings(BaseSettings):
         env_prefix="CONFREC_",
         populate_by_name=True,
         extra="ignore",
+        env_ignore_empty=True,  # NAME= (config/example.env's blanks) means unset
         hide_input_in_errors=True,  # the input holds the API key and broker passwords
     )
 

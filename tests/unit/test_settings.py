@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -138,3 +139,32 @@ def test_a_broker_that_is_not_redis_needs_a_state_redis(
     with pytest.raises(ValidationError, match="CONFREC_REDIS_URL is required") as failure:
         Settings()
     assert "secret" not in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "attr"),
+    [
+        ("CONFREC_RATE_LIMIT", "rate_limit"),
+        ("CONFREC_RATE_BURST", "rate_burst"),
+        ("CONFREC_METRICS_PORT", "metrics_port"),
+        ("CONFREC_REDIS_URL", "redis_url"),
+        ("CONFREC_RETRY_DEADLINE", "retry_deadline"),
+        ("TELNYX_BASE_URL", "telnyx_base_url"),
+    ],
+)
+def test_an_empty_value_means_unset(monkeypatch: pytest.MonkeyPatch, env: str, attr: str) -> None:
+    """``NAME=`` in an env file (``set -a; . file``) is the default, not an invalid value."""
+    monkeypatch.setenv(env, "")
+    assert getattr(Settings(), attr) == Settings.model_fields[attr].default
+
+
+def test_the_example_env_file_sourced_as_is_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``set -a; . config/example.env`` exports: every NAME=value line, blanks too."""
+    example = Path(__file__).resolve().parents[2] / "config" / "example.env"
+    for line in example.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            monkeypatch.setenv(name.strip(), value)
+    settings = Settings()
+    assert settings.rate_limit is None and settings.redis_url is None
+    assert settings.telnyx_api_key is None
