@@ -1,1 +1,1 @@
-"""Configuration: the one Settings object and the names of every Redis key confrec writes."""
+"""Configuration: the one Settings object, read from the environment."""

@@ -1,1 +1,4 @@
-"""The process side of confrec: the Celery app, the CLI, bulk files, local stacks."""
+"""The runtime: the processes confrec runs (Celery app and task, serve, Flower, metrics),
+built from the settings. Subpackages: ``broker`` (the kombu extension and our Redis
+clients), ``batches`` (bulk files and following a batch), ``local`` (local stacks and the
+demo), ``cli`` (the ``confrec`` command). See docs/architecture.md."""

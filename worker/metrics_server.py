@@ -68,8 +68,8 @@ def serve_worker_metrics(settings: Settings, port: int) -> None:
 def _depth_reader(settings: Settings) -> Callable[[], int]:
     if settings.broker_is_amqp:
         return lambda: _amqp_queue_depth(settings)
-    from confrec.worker.broker.transport import queue_depth
-    from confrec.worker.clients import broker_client
+    from confrec.worker.broker.clients import broker_client
+    from confrec.worker.broker.reading import queue_depth
 
     client = broker_client(settings, socket_timeout=2.0)
     return lambda: queue_depth(client, settings.queue)

@@ -14,7 +14,7 @@ from confrec.config.settings import Settings
 from confrec.tasks.publishing.producer import Producer
 from confrec.tasks.store.ledger import JobLedger
 from confrec.tasks.store.recordings import RecordingsStore
-from confrec.worker.clients import state_client
+from confrec.worker.broker.clients import state_client
 
 
 def create_ledger(settings: Settings, client: redis.Redis | None = None) -> JobLedger:

@@ -18,7 +18,7 @@ from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
-from confrec.worker.clients import broker_client, state_client
+from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import create_ledger, create_producer, create_recordings
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"

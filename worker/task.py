@@ -21,7 +21,7 @@ from confrec.tasks.record_start import RecordStartHandler
 from confrec.tasks.redelivery import FaultHandler, requeue_after
 from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
-from confrec.worker.clients import state_client
+from confrec.worker.broker.clients import state_client
 from confrec.worker.producing import create_ledger
 
 

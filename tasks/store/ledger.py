@@ -23,90 +23,10 @@ import redis
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.store import keys
-from confrec.tasks.store.throttle import TAKE_LUA, TakeRequest
+from confrec.tasks.store.scripts import register
+from confrec.tasks.store.throttle import TakeRequest
 
 log = logging.getLogger(__name__)
-
-# KEYS: done-marker, job state, command marker, conference index, [bucket, pause].
-# ARGV: now, ttl, job id, conference id, command id, delivery limit ("" = none), then
-# FleetThrottle's take arguments or nothing. false when the job already has its outcome;
-# else what earlier deliveries left. The first delivery makes this job the one a
-# recording of its conference is matched to. With take arguments, the first attempt's
-# token is asked in the same round trip, unless this delivery will not send: the command
-# already succeeded, or the delivery is past the limit.
-_BEGIN = (
-    TAKE_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-redis.call('HSETNX', KEYS[2], 'first_seen_at', ARGV[1])
-redis.call('HSETNX', KEYS[2], 'conference_id', ARGV[4])
-redis.call('HSETNX', KEYS[2], 'command_id', ARGV[5])
-local n = redis.call('HINCRBY', KEYS[2], 'deliveries', 1)
-local s = redis.call('HMGET', KEYS[2], 'first_seen_at', 'attempts', 'last_attempt_at')
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-if n == 1 then redis.call('SET', KEYS[4], ARGV[3] .. ' ' .. ARGV[5], 'EX', ARGV[2]) end
-local d = {n, s[1], s[2] or '', s[3] or '', redis.call('GET', KEYS[3]) or ''}
-if #KEYS == 6 and d[5] == '' and (ARGV[6] == '' or n <= tonumber(ARGV[6]) + 1) then
-  local t = take(KEYS[5], KEYS[6], KEYS[2], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
-  d[6], d[7] = t[1], t[2]
-end
-return d
-"""
-)
-
-# KEYS: the job state of each job enqueued. ARGV: ttl, enqueued_at, then per job its
-# conference id and command id. Written before the messages go out, so a job's status is
-# "queued" from the moment its producer returns.
-_ENQUEUED = """
-for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, 'enqueued_at', ARGV[2],
-    'conference_id', ARGV[1 + 2 * i], 'command_id', ARGV[2 + 2 * i])
-  redis.call('EXPIRE', key, ARGV[1])
-end
-return #KEYS
-"""
-
-# KEYS: done-marker, stream, command marker. ARGV: job id, ttl, maxlen, outcome json,
-# status, "1" if the command succeeded (remembered so a re-run cannot send it again).
-# The done-marker holds the outcome's entry id, so the outcome can be read back.
-_PUBLISH = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
-  'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5])
-redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
-if ARGV[6] == '1' then
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
-end
-return id
-"""
-
-# KEYS: done-marker, job state, stream. Reads only. {known, deliveries, attempts,
-# conference id, command id, enqueued_at, outcome entry id or '', outcome json or ''}.
-_READ = """
-local id = redis.call('GET', KEYS[1]) or ''
-local s = redis.call('HMGET', KEYS[2], 'deliveries', 'attempts', 'conference_id',
-  'command_id', 'enqueued_at')
-local known = (id ~= '' or redis.call('EXISTS', KEYS[2]) == 1) and '1' or '0'
-local json = ''
-if id ~= '' then
-  local entry = redis.call('XRANGE', KEYS[3], id, id)[1]
-  if entry then
-    for i = 1, #entry[2], 2 do
-      if entry[2][i] == 'outcome' then json = entry[2][i + 1] end
-    end
-  end
-end
-return {known, s[1] or '0', s[2] or '0', s[3] or '', s[4] or '', s[5] or '', id, json}
-"""
-
-# KEYS: done-marker, job state. ARGV: ttl. false when the job already has its outcome;
-# else {faulty deliveries so far (this one counted), attempts sent so far}.
-_FAULT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local n = redis.call('HINCRBY', KEYS[2], 'faults', 1)
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-return {n, redis.call('HGET', KEYS[2], 'attempts') or '0'}
-"""
 
 
 @dataclass(frozen=True)
@@ -183,11 +103,11 @@ class JobLedger:
         self.stream = stream
         self._maxlen = maxlen
         self._ttl_s = ttl_s
-        self._begin = client.register_script(_BEGIN)
-        self._publish = client.register_script(_PUBLISH)
-        self._fault = client.register_script(_FAULT)
-        self._read = client.register_script(_READ)
-        self._enqueued = client.register_script(_ENQUEUED)
+        self._begin = register(client, "ledger_begin")
+        self._publish = register(client, "ledger_publish")
+        self._fault = register(client, "ledger_fault")
+        self._read = register(client, "ledger_read")
+        self._enqueued = register(client, "ledger_enqueued")
 
     def enqueued(self, jobs: Sequence[tuple[str, RecordStartJob]], enqueued_at: str) -> None:
         """Record jobs (job id, job with its command_id) as queued, in one round trip."""

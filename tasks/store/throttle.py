@@ -23,89 +23,18 @@ import redis
 
 from confrec.tasks import metrics
 from confrec.tasks.store import keys
+from confrec.tasks.store.scripts import register
 
-# The bucket's tokens now, on Redis's clock: what was stored plus what the rate has
-# refilled since, capped at the burst (a bucket that expired had refilled to full).
-# Shared by _TAKE and _PEEK, so the refill rule is written once.
-_REFILL = """
-local function refill(bucket, rate, burst)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  local state = redis.call('HMGET', bucket, 'tokens', 'ts')
-  local tokens = tonumber(state[1]) or burst
-  local ts = tonumber(state[2]) or now
-  return math.min(burst, tokens + math.max(0, now - ts) * rate), now
-end
-"""
-
-# take(bucket, pause, job state, rate (tokens/s, "" = unlimited), burst, now, longest
-# wait the caller accepts (ms, "" = any), "1" if the caller holds a reservation).
-# Returns {GO, 0}: send now (the attempt is recorded); {PAUSED, ms}: ask again then;
-# {RESERVED, ms}: a token is this caller's at that time (the bucket goes into debt, so
-# waiters are served in the order they asked: nobody loses the race every time);
-# {REFUSED, ms}: the next free token is further away than the caller can wait.
-# A function, so the ledger's first step can take the first attempt's token too.
-TAKE_LUA = (
-    _REFILL
-    + """
-local function take(bucket, pause, state, rate, burst, now, budget, reserved)
-  local function record()
-    redis.call('HINCRBY', state, 'attempts', 1)
-    redis.call('HSET', state, 'last_attempt_at', now)
-    return {0, 0}
-  end
-  local paused = redis.call('PTTL', pause)
-  if paused > 0 then return {1, paused} end
-  if rate == '' or reserved == '1' then return record() end
-  rate, burst = tonumber(rate), tonumber(burst)
-  local tokens, t = refill(bucket, rate, burst)
-  local wait = 0
-  if tokens < 1 then
-    wait = math.ceil((1 - tokens) / rate * 1000)
-    if budget ~= '' and wait > tonumber(budget) then return {3, wait} end
-  end
-  tokens = tokens - 1
-  redis.call('HSET', bucket, 'tokens', tostring(tokens), 'ts', tostring(t))
-  redis.call('PEXPIRE', bucket, math.ceil((burst - tokens) / rate * 1000) + 1000)
-  if wait == 0 then return record() end
-  return {2, wait}
-end
-"""
-)
-# KEYS: bucket, pause, job state. ARGV: take's arguments from rate on.
-_TAKE = (
-    TAKE_LUA
-    + "return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])\n"
-)
+# take's answers (lua/take.lua).
 GO, PAUSED, RESERVED, REFUSED = 0, 1, 2, 3
-
-# KEYS: bucket, pause. ARGV: rate ("" = unlimited), burst. Reads only.
-# Returns {pause PTTL, tokens now} ({pause PTTL} when unlimited).
-_PEEK = (
-    _REFILL
-    + """
-local paused = redis.call('PTTL', KEYS[2])
-if ARGV[1] == '' then return {paused} end
-local tokens = refill(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
-return {paused, tostring(tokens)}
-"""
-)
 
 #: Longest fleet pause a Retry-After can set: past it, Redis refuses the expiry.
 MAX_PAUSE_S = 24 * 3600.0
 
-# KEYS: pause. ARGV: ms. Extends the pause, never shortens it.
-_PAUSE = """
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-end
-return 1
-"""
-
 
 @dataclass(frozen=True)
 class TakeRequest:
-    """One ask for an attempt's token, as ``take`` in TAKE_LUA receives it: another
+    """One ask for an attempt's token, as ``take_from`` in lua/take.lua reads it: another
     script may run it (``JobLedger.begin`` does, for a delivery's first attempt)."""
 
     keys: list[str]
@@ -143,9 +72,9 @@ class FleetThrottle:
         self.rate = rate
         self.burst = burst or (max(1, math.ceil(rate)) if rate else None)
         self._limit = ["" if rate is None else repr(rate), str(self.burst or 0)]  # the Lua's ARGV
-        self._take = client.register_script(_TAKE)
-        self._pause = client.register_script(_PAUSE)
-        self._peek = client.register_script(_PEEK)
+        self._take = register(client, "throttle_take")
+        self._pause = register(client, "throttle_pause")
+        self._peek = register(client, "throttle_peek")
         self._sleep = sleep
 
     def request(

@@ -22,7 +22,7 @@ from confrec.tasks.publishing.producer import Producer
 from confrec.tasks.store import keys
 from confrec.tasks.store.streams import ResultsStream
 from confrec.worker.app import create_app
-from confrec.worker.clients import redis_client
+from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,

@@ -12,7 +12,7 @@ import pytest
 
 from confrec.tasks.store import keys
 from confrec.tasks.store.throttle import FleetThrottle
-from confrec.worker.clients import redis_client
+from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import ManagedProcess, wait_until
 from tests.support.system import BROKERS, System
 

@@ -18,7 +18,7 @@ import redis
 
 from confrec.config.settings import Settings
 from confrec.tasks.store import keys
-from confrec.worker.clients import redis_client
+from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import ManagedProcess, start_serve, wait_until
 from confrec.worker.local.sentinel import SentinelCluster, start_sentinel_cluster
 from tests.support.system import API_KEY, QUICK_REDELIVERY, System

@@ -1,4 +1,4 @@
-"""Redis clients (worker/clients.py): sentinel:// URLs read as kombu reads them, and the
+"""Redis clients (worker/broker/clients.py): sentinel:// URLs read as kombu reads them, and the
 clients built from them — master name, passwords, timeouts — without a server."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import redis
 from redis.sentinel import SentinelConnectionPool
 
 from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, Settings
-from confrec.worker.clients import (
+from confrec.worker.broker.clients import (
     SENTINEL_PORT,
     SentinelURL,
     broker_client,

@@ -20,10 +20,10 @@ from confrec.tasks.job import JobFailed, Outcome, RecordStartJob, TelnyxError
 from confrec.tasks.policy import FaultPolicy
 from confrec.tasks.record_start import _redelivery_marks
 from confrec.tasks.redelivery import FaultHandler
+from confrec.tasks.store import consumers
 from confrec.tasks.store.ledger import Delivery, Fault
 from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
-from confrec.worker.broker import heartbeat
 from confrec.worker.task import _finished
 
 API_KEY = "KEYsecret-monitoring-0123"
@@ -108,7 +108,7 @@ def test_a_delivery_finding_earlier_attempts_counts_as_a_redelivery() -> None:
 
 
 def test_what_a_sweep_moves_back_counts_as_recovered() -> None:
-    moved = change("confrec_recovered_jobs_total", lambda: heartbeat.sweep(_Scripts(3)))  # type: ignore[arg-type]
+    moved = change("confrec_recovered_jobs_total", lambda: consumers.sweep(_Scripts(3)))  # type: ignore[arg-type]
     assert moved == 3
 
 

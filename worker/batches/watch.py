@@ -24,7 +24,7 @@ from confrec.worker.batches.report import (
     wait_for_batch,
     wait_for_recordings,
 )
-from confrec.worker.clients import state_client
+from confrec.worker.broker.clients import state_client
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.producing import create_recordings
 

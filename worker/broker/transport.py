@@ -33,9 +33,9 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
-from confrec.tasks.store import keys
+from confrec.tasks.store import consumers, keys
 from confrec.worker.broker import heartbeat
-from confrec.worker.clients import SentinelURL
+from confrec.worker.broker.clients import SentinelURL
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +182,8 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         return fetched
 
     def _set_aside(self, inflight: str, item: bytes, keep_in: str | None) -> None:
-        """Take ``item`` out of the in-flight list, into ``keep_in`` when given."""
-        with self.conn_or_acquire() as client, client.pipeline() as pipe:
-            pipe.lrem(inflight, 1, item)
-            if keep_in:
-                pipe.lpush(keep_in, item)
-            pipe.execute()
+        with self.conn_or_acquire() as client:
+            consumers.set_aside(client, inflight, item, keep_in)
 
     # -- ownership --------------------------------------------------------------------
 
@@ -199,7 +195,7 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
             # first): a fresh id, so that each in-flight list goes back to its own queue.
             self.consumer_id = new_consumer_id()
         with self.conn_or_acquire() as client:
-            heartbeat.beat(client, {self.consumer_id: queue})
+            consumers.beat(client, {self.consumer_id: queue})
         self._registered_as, self._registered_queue = self.consumer_id, queue
         self.connection.consumer_heartbeat.watch(self, self.Client(connection_pool=self.pool))
 
@@ -219,7 +215,7 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
         if self.detached():
             return  # its heartbeat lapses and the sweeper hands the list back
         with suppress(redis.RedisError), self.conn_or_acquire() as client:
-            heartbeat.retire(client, consumer)
+            consumers.retire(client, consumer)
 
     def detached(self) -> bool:
         """Whether kombu already took the transport off its connection (``collect`` after a
@@ -297,28 +293,3 @@ def _failover_keeps_the_reliable_fetch() -> None:
 
 
 _failover_keeps_the_reliable_fetch()
-
-
-# -- reading the broker (confrec stats) ------------------------------------------------
-
-
-def queue_depth(client: redis.Redis, queue: str) -> int:
-    """Jobs waiting in ``queue``, as kombu's own ``_size`` counts them: over every list a
-    producer's priority may have put them in, not only the one this transport fetches."""
-    lists = [f"{queue}{_RedisChannel.sep}{p}" if p else queue for p in kombu_redis.PRIORITY_STEPS]
-    with client.pipeline(transaction=False) as pipe:
-        for name in lists:
-            pipe.llen(name)
-        return sum(int(n) for n in pipe.execute())
-
-
-def in_flight(client: redis.Redis) -> int:
-    """Messages delivered and not yet acknowledged, over every queue of this database:
-    kombu's unacked hash plus every registered consumer's in-flight list.
-    ``client`` decodes replies (``decode_responses=True``)."""
-    consumers: Any = client.hkeys(keys.CONSUMERS)
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hlen(_RedisChannel.unacked_key)
-        for consumer in consumers:
-            pipe.llen(keys.inflight(consumer))
-        return sum(int(n) for n in pipe.execute())

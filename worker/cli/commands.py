@@ -171,7 +171,7 @@ def results(
 
     from confrec.tasks.store.streams import ResultsStream
     from confrec.worker.batches.report import outcome_line
-    from confrec.worker.clients import state_client
+    from confrec.worker.broker.clients import state_client
 
     def show(entries: list[StreamEntry]) -> None:
         for entry in entries:
@@ -235,7 +235,7 @@ def status(
 
     from confrec.tasks.status import job_status
     from confrec.worker.batches.report import status_lines
-    from confrec.worker.clients import state_client
+    from confrec.worker.broker.clients import state_client
     from confrec.worker.producing import create_ledger, create_recordings
 
     settings = load_settings()
@@ -263,8 +263,8 @@ def stats(
     """Queue depth, jobs in flight, outcomes of the last hour, rate-limit state."""
     import redis
 
+    from confrec.worker.broker.clients import broker_client, state_client
     from confrec.worker.cli.stats import collect, render
-    from confrec.worker.clients import broker_client, state_client
 
     settings = load_settings()
     if not settings.broker_is_redis:
@@ -288,4 +288,3 @@ cli.command(context_settings=PASSTHROUGH, add_help_option=False)(processes.flowe
 
 def main() -> None:
     cli(prog_name="confrec")
-

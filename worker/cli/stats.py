@@ -19,7 +19,7 @@ from rich.table import Table
 from confrec.config.settings import Settings
 from confrec.tasks.store.streams import ResultsStream
 from confrec.tasks.store.throttle import FleetThrottle, ThrottleState
-from confrec.worker.broker.transport import in_flight, queue_depth
+from confrec.worker.broker.reading import in_flight, queue_depth
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def collect(
 ) -> Stats:
     """One snapshot of the fleet; each figure is one cheap read (the window is paged).
     The queue lives on the broker; outcomes and the rate limit on the state Redis.
-    Both clients decode replies (``confrec.worker.clients``)."""
+    Both clients decode replies (``confrec.worker.broker.clients``)."""
     throttle = FleetThrottle(state, rate=settings.rate_limit, burst=settings.rate_burst)
     return Stats(
         broker=settings.safe_broker_url,
