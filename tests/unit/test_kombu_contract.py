@@ -68,14 +68,14 @@ PRIVATE_ATTRIBUTES = [
     "kombu.transport.redis:Channel.conn_or_acquire",
     "kombu.transport.redis:Channel.pool",
     "kombu.transport.redis:Channel.client",
-    "kombu.transport.redis:Channel.sep",
-    "kombu.transport.redis:Channel.unacked_key",
+    "kombu.transport.redis:Channel.sep",  # also worker/broker/reading.py (confrec stats)
+    "kombu.transport.redis:Channel.unacked_key",  # also reading.py
     "kombu.transport.redis:Channel.unacked_index_key",
     "kombu.transport.redis:Channel.priority_steps",
     "kombu.transport.redis:Channel.global_keyprefix",
     "kombu.transport.redis:Channel.active_queues",
     "kombu.transport.redis:Channel.close",
-    "kombu.transport.redis:PRIORITY_STEPS",
+    "kombu.transport.redis:PRIORITY_STEPS",  # reading.py: a queue's lists
     "kombu.transport.redis:SentinelTransport.default_port",
     "kombu.transport.virtual:Empty",
     "kombu.transport.virtual:Transport._deliver",
