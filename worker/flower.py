@@ -61,6 +61,23 @@ def flower_args(args: Sequence[str]) -> list[str]:
     return joined
 
 
+def options_help() -> str:
+    """Flower's own options, one line each, as its ``--help`` would list them (without
+    tornado's logging options, and without the random default of ``--cookie-secret``)."""
+    from tornado.options import options
+
+    importlib.import_module("flower.options")
+    lines = []
+    for option in sorted(getattr(options, "_options", {}).values(), key=lambda o: o.name):
+        if "flower" not in (option.group_name or ""):
+            continue
+        name, default = option.name.replace("_", "-"), option.default
+        hidden = default in (None, "", []) or name == "cookie-secret"
+        shown = "" if hidden else f" (default {default})"
+        lines.append(f"  --{name:<28} {option.help or ''}{shown}")
+    return "\n".join(lines)
+
+
 def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
     """Why Flower must not start with this configuration, or None if auth is on.
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.cli import processes
+from confrec.worker.cli import output, processes
 from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
 
@@ -41,6 +41,7 @@ PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 @cli.command(context_settings=PASSTHROUGH, add_help_option=False)
 def worker(ctx: typer.Context) -> None:
     """Start a worker; any further options go to ``celery worker`` (e.g. --concurrency 8)."""
+    output.help_if_asked(ctx.args, output.worker_help)  # needs no settings
     settings = load_settings()
     if settings.telnyx_api_key is None:
         fail(MISSING_API_KEY)

@@ -5,6 +5,7 @@ documented exit code, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NoReturn
 
 import typer
@@ -41,3 +42,61 @@ def validation_failure(exc: ValidationError) -> NoReturn:
         field = ".".join(str(p) for p in error["loc"]) or "job"
         err.print(f"error: {field}: {error['msg']}", markup=False, highlight=False)
     raise typer.Exit(ExitCode.INVALID)
+
+
+HELP_OPTIONS = ("--help", "-h")
+
+WORKER_HELP = """\
+Usage: confrec worker [OPTIONS]
+
+  Start a worker: it takes record-start jobs from the queue CONFREC_QUEUE (default
+  record_start) on CONFREC_BROKER_URL (default redis://localhost:6379/0), sends each to
+  Telnyx at TELNYX_BASE_URL with TELNYX_API_KEY (required: the worker does not start
+  without it) and publishes one outcome per job to CONFREC_RESULTS_STREAM on
+  CONFREC_REDIS_URL (default: the broker). CONFREC_POOL and CONFREC_CONCURRENCY choose
+  the pool (default threads, 16); CONFREC_METRICS_PORT serves Prometheus metrics.
+  Every variable: docs/configuration.md. confrec passes --queues, --pool, --concurrency
+  and --loglevel INFO to Celery; the same options given here win.
+
+Celery's options follow; confrec worker takes any of them.
+"""
+
+FLOWER_HELP = """\
+Usage: confrec flower [OPTIONS]
+
+  Start Flower, the live web view of the workers and their jobs, on confrec's broker
+  (CONFREC_BROKER_URL, default redis://localhost:6379/0). It refuses to run open: set
+  FLOWER_BASIC_AUTH=user:password (or give --basic-auth, or OAuth with --auth). It
+  listens on --port (default 5555) and --address (default: every address). Any option
+  below may also come from the environment as FLOWER_<NAME> (FLOWER_PORT=5556).
+
+Flower's options follow (--option=value or --option value).
+"""
+
+
+def help_if_asked(args: list[str], text: Callable[[], str]) -> None:
+    """``--help`` among a pass-through command's arguments: print ``text()``, exit 0,
+    before any setting is read (help needs no environment)."""
+    if any(arg in HELP_OPTIONS for arg in args):
+        print(text())
+        raise typer.Exit(ExitCode.OK)
+
+
+def worker_help() -> str:
+    return WORKER_HELP + "\n" + celery_worker_options()
+
+
+def celery_worker_options() -> str:
+    """``celery worker --help`` from its first group of options on: Celery's usage line and
+    examples (``celery --app=proj worker``) are not how confrec is run. Needs no settings."""
+    import contextlib
+    import io
+
+    from celery import Celery
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        Celery("confrec", set_as_current=False).worker_main(["worker", "--help"])
+    lines = text.getvalue().splitlines()
+    first = next((i for i, line in enumerate(lines) if line.endswith("Options:")), 0)
+    return "\n".join(lines[first:])

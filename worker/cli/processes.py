@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from confrec.worker.cli.output import err, fail, load_settings, out
+from confrec.worker.cli.output import FLOWER_HELP, err, fail, help_if_asked, load_settings, out
 
 
 def simulate(
@@ -88,8 +88,9 @@ def demo(
 
 def flower(ctx: typer.Context) -> None:
     """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
-    from confrec.worker.flower import auth_problem, run_flower
+    from confrec.worker.flower import auth_problem, options_help, run_flower
 
+    help_if_asked(ctx.args, lambda: FLOWER_HELP + "\n" + options_help())  # needs no settings
     problem = auth_problem(ctx.args)
     if problem:
         fail(problem)
