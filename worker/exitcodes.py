@@ -1,7 +1,8 @@
 """Exit codes of every ``confrec`` command, in one place: scripts branch on them.
 
 ``confrec worker`` and ``confrec flower`` exit with Celery's or Flower's own code once
-they run; before that (a bad configuration) with ``INVALID``, as every command does.
+they run; before that with ``INVALID`` (a bad configuration) or ``PORT_IN_USE``, as every
+command does.
 """
 
 from __future__ import annotations
@@ -21,3 +22,7 @@ class ExitCode(IntEnum):
     """``bulk --wait`` (and the demo): the wait ended with outcomes (or recordings) missing."""
     UNKNOWN_JOB = 5
     """``status``: neither the ledger nor the results stream knows the job id."""
+    PORT_IN_USE = 6
+    """``serve``, ``simulate``, ``flower``, or ``worker`` with ``CONFREC_METRICS_PORT``:
+    another process already listens on the port; the message names the port and the
+    option or variable that sets it."""

@@ -61,6 +61,23 @@ def flower_args(args: Sequence[str]) -> list[str]:
     return joined
 
 
+#: Flower's defaults: port 5555 on every address.
+DEFAULT_PORT = 5555
+
+
+def listen_address(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """The address and port Flower will listen on: ``--address``/``--port`` (either
+    spelling, as ``flower_args`` joins them), else ``FLOWER_ADDRESS``/``FLOWER_PORT``, else
+    every address and 5555. A port that is not a number is left to Flower to refuse."""
+    given = {"address": environ.get("FLOWER_ADDRESS", ""), "port": environ.get("FLOWER_PORT", "")}
+    for arg in flower_args(args):
+        name, equals, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and equals and name in given:
+            given[name] = value
+    port = given["port"].strip()
+    return given["address"].strip(), int(port) if port.isdigit() else DEFAULT_PORT
+
+
 def options_help() -> str:
     """Flower's own options, one line each, as its ``--help`` would list them (without
     tornado's logging options, and without the random default of ``--cookie-secret``)."""

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from confrec.worker.exitcodes import ExitCode
 from confrec.worker.local.processes import ManagedProcess, free_port, start_worker, wait_until
 from tests.support.system import API_KEY, System, unique
 
@@ -90,5 +91,7 @@ def test_a_taken_metrics_port_is_a_one_line_error(
     system = isolated(own_simulator, CONFREC_METRICS_PORT=str(port))
     _worker(system, ["-c", "1"])
     result = system.cli("worker", env={"CONFREC_METRICS_PORT": str(port)})
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"error: CONFREC_METRICS_PORT={port}: "), result.stderr
+    assert result.returncode == ExitCode.PORT_IN_USE, result.stderr
+    assert result.stderr.startswith(f"error: port {port} is already in use"), result.stderr
+    assert "(set by CONFREC_METRICS_PORT" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

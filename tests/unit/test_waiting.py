@@ -27,6 +27,7 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "BROKER": 3,
         "TIMED_OUT": 4,
         "UNKNOWN_JOB": 5,
+        "PORT_IN_USE": 6,
     }
 
 

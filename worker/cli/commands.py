@@ -50,8 +50,8 @@ def worker(ctx: typer.Context) -> None:
 
         try:
             serve_worker_metrics(settings, settings.metrics_port)
-        except OSError as exc:
-            fail(f"CONFREC_METRICS_PORT={settings.metrics_port}: {exc.strerror or exc}")
+        except OSError as exc:  # prometheus_client listens on every address
+            output.listen_failure(exc, "", settings.metrics_port, "CONFREC_METRICS_PORT")
     from confrec.worker.app import create_app, worker_queues
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.

@@ -5,6 +5,8 @@ documented exit code, never a traceback.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -35,6 +37,41 @@ def load_settings() -> Settings:
             fail(f"configuration: {message}")
         field = str(first["loc"][0]).upper()
         fail(f"{field if field.startswith('TELNYX') else 'CONFREC_' + field}: {message}")
+
+
+def port_in_use(port: int, host: str, setting: str) -> NoReturn:
+    where = f"address {host}" if host else "every address"
+    fail(
+        f"port {port} is already in use (set by {setting}; {where}): stop what listens "
+        "there or choose another port",
+        ExitCode.PORT_IN_USE,
+    )
+
+
+def listen_failure(exc: OSError, host: str, port: int, setting: str) -> NoReturn:
+    """A server could not listen: ``PORT_IN_USE`` when the port is taken, else INVALID."""
+    if exc.errno == errno.EADDRINUSE:
+        port_in_use(port, host, setting)
+    fail(f"{setting}={port}: cannot listen on {host or 'every address'}: {exc.strerror or exc}")
+
+
+def check_port(host: str, port: int, setting: str) -> None:
+    """Before a server starts: fail with ``PORT_IN_USE`` when another process listens on
+    ``host:port``. Bound the way the servers bind (SO_REUSEADDR: a port whose last
+    connections linger in TIME_WAIT is free). Other errors are left to the server."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, IndexError):
+        return
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                port_in_use(port, host, setting)
 
 
 def validation_failure(exc: ValidationError) -> NoReturn:

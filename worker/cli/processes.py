@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from confrec.worker.cli.output import FLOWER_HELP, err, fail, help_if_asked, load_settings, out
+from confrec.worker.cli.output import (
+    FLOWER_HELP,
+    check_port,
+    err,
+    fail,
+    help_if_asked,
+    load_settings,
+    out,
+)
 
 
 def simulate(
@@ -56,6 +64,8 @@ def simulate(
         recording_seconds=recording_seconds,
         signing_key=signing_key,
     )
+    if port:
+        check_port(host, port, "--port")
     run(options, host=host, port=port)
 
 
@@ -67,6 +77,7 @@ def serve(
     settings = load_settings()
     from confrec.worker.serve import ServeConfigError, run_serve
 
+    check_port(host, port, "--port")
     try:
         run_serve(settings, host, port)
     except ServeConfigError as exc:
@@ -88,10 +99,12 @@ def demo(
 
 def flower(ctx: typer.Context) -> None:
     """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
-    from confrec.worker.flower import auth_problem, options_help, run_flower
+    from confrec.worker.flower import auth_problem, listen_address, options_help, run_flower
 
     help_if_asked(ctx.args, lambda: FLOWER_HELP + "\n" + options_help())  # needs no settings
     problem = auth_problem(ctx.args)
     if problem:
         fail(problem)
-    raise typer.Exit(run_flower(load_settings(), ctx.args))
+    settings = load_settings()
+    check_port(*listen_address(ctx.args), "--port or FLOWER_PORT, default 5555")
+    raise typer.Exit(run_flower(settings, ctx.args))
