@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
+import socket
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
 from confrec.worker.batches.bulkfile import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
+from confrec.worker.batches.bulkrun import run_bulk
+from confrec.worker.batches.report import default_wait_timeout
+from confrec.worker.batches.watch import BatchWatch, Marks
+from confrec.worker.exitcodes import ExitCode
 
 
 def write(path: Path, text: str) -> Path:
@@ -183,3 +191,52 @@ def test_validate_100k_rows_streams_in_flat_memory(tmp_path: Path) -> None:
     assert (result.valid, result.invalid) == (rows, 0)
     assert peak < 5 * 1024 * 1024, f"peak {peak} bytes for a {path.stat().st_size}-byte file"
     assert elapsed < 10, f"validating {rows} rows took {elapsed:.1f}s"
+
+
+def _nothing_listens() -> Settings:
+    """Settings whose broker and state Redis are a loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return Settings.model_validate({"broker_url": f"redis://127.0.0.1:{port}/0"})
+
+
+def _console() -> Console:
+    return Console(file=io.StringIO(), width=400, soft_wrap=True)
+
+
+def _text(console: Console) -> str:
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
+
+
+@pytest.mark.parametrize("batch_key", [None, "K1"])
+def test_broker_down_advice_names_batch_key_only_when_one_was_given(
+    tmp_path: Path, batch_key: str | None
+) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"conference_id": "c1", "format": "wav"}\n' * 2)
+    err = _console()
+    result = run_bulk(path, _nothing_listens(), batch_key=batch_key, out=_console(), err=err)
+    assert result.code == ExitCode.BROKER
+    message = _text(err)
+    assert "0 of 2 jobs were enqueued" in message
+    assert ".." not in message
+    assert ("--batch-key" in message) == (batch_key is not None), message
+
+
+def test_waiting_prints_whole_seconds(tmp_path: Path) -> None:
+    err = _console()
+    watch = BatchWatch(_nothing_listens(), _console(), err)
+    watch.follow("batch", 3, Marks("0-0", "0-0"), wait_timeout=24.9591)
+    assert "waiting up to 25s for 3 outcomes" in _text(err), _text(err)
+    assert ".." not in _text(err)
+
+
+def test_the_default_wait_is_whole_seconds() -> None:
+    odd = Settings.model_validate(
+        {"retry_deadline": 8.3, "http_timeout": 2.17, "visibility_timeout": 20}
+    )
+    bound = default_wait_timeout(7, odd)
+    assert bound == int(bound) and bound >= 30 + 7 / 10 + 8.3 + 2.17 + 5 + 20 + 2 + 5

@@ -56,9 +56,8 @@ def run_bulk(
         )
         _error(
             err,
-            f"{failed} failed after {enqueued} of {checked.valid} jobs were enqueued: {exc}. "
-            "Re-run with the same --batch-key to enqueue the file again without starting "
-            "second recordings.",
+            f"{failed} failed after {enqueued} of {checked.valid} jobs were enqueued: "
+            f"{str(exc).rstrip('. ')}.{_rerun_advice(batch_key, enqueued)}",
         )
         return BulkResult(ExitCode.BROKER)
     if not (wait or until_saved):
@@ -90,6 +89,16 @@ def _enqueue(
             keep=False,
             on_sent=lambda n: progress.update(bar, completed=n),
         )
+
+
+def _rerun_advice(batch_key: str | None, enqueued: int) -> str:
+    """What a re-run of the file does: only what applies to this run."""
+    if batch_key is not None:
+        return (
+            " Re-run with the same --batch-key to enqueue the file again without starting "
+            "second recordings."
+        )
+    return f" Re-running the whole file enqueues those {enqueued} again." if enqueued else ""
 
 
 def _error(err: Console, message: str) -> None:

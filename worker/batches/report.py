@@ -3,6 +3,7 @@ them, for ``bulk --wait`` and the demo."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -71,14 +72,20 @@ class Tally:
         )
 
 
+def seconds(value: float) -> str:
+    """A duration as a person reads it: ``25s`` (not 24.9591s), ``0.5s``."""
+    return f"{round(value) if value >= 10 else round(value, 1):g}s"
+
+
 def default_wait_timeout(jobs: int, settings: Settings) -> float:
     """How long ``bulk --wait`` waits without ``--timeout``: a start-up allowance, the jobs
     at a conservative fleet rate (never above ``CONFREC_RATE_LIMIT``), then the tail of the
     last job — its worker may die, Redis redelivers it within ``longest_redelivery_s``,
-    and the second delivery runs at most ``longest_job_s``. Capped at 6 h."""
+    and the second delivery runs at most ``longest_job_s``. Capped at 6 h; whole seconds,
+    rounded up."""
     rate = min(WAIT_MIN_RATE, settings.rate_limit or WAIT_MIN_RATE)
     tail = settings.longest_redelivery_s + settings.longest_job_s
-    return min(WAIT_STARTUP_S + jobs / rate + tail, WAIT_CAP_S)
+    return float(min(math.ceil(WAIT_STARTUP_S + jobs / rate + tail), WAIT_CAP_S))
 
 
 def wait_for_batch(

@@ -20,6 +20,7 @@ from confrec.worker.batches.report import (
     RECORDINGS_WAIT_S,
     Tally,
     default_wait_timeout,
+    seconds,
     summary_table,
     wait_for_batch,
     wait_for_recordings,
@@ -106,7 +107,7 @@ class BatchWatch:
         timeout = (
             default_wait_timeout(total, self.settings) if wait_timeout is None else wait_timeout
         )
-        self.err.print(f"waiting up to {timeout:g}s for {total} outcomes", highlight=False)
+        self.err.print(f"waiting up to {seconds(timeout)} for {total} outcomes", highlight=False)
         began = time.monotonic()
         tally = Tally(started=set()) if until_saved else Tally()
         try:
@@ -117,7 +118,8 @@ class BatchWatch:
                 self._saved(tally, marks.recordings, left)
         except redis.RedisError as exc:
             self._error(
-                f"redis {self.settings.safe_state_url} failed while waiting: {exc}. "
+                f"redis {self.settings.safe_state_url} failed while waiting: "
+                f"{str(exc).rstrip('. ')}. "
                 f"All {total} jobs were enqueued (batch {batch})."
             )
             return BulkResult(ExitCode.BROKER)
@@ -152,7 +154,8 @@ class BatchWatch:
     def _saved(self, tally: Tally, start: str, timeout: float) -> None:
         started = len(tally.started or ())
         self.err.print(
-            f"waiting up to {timeout:g}s for {started} recordings to be saved", highlight=False
+            f"waiting up to {seconds(timeout)} for {started} recordings to be saved",
+            highlight=False,
         )
         with progress_bar(self.err) as progress:
             bar = progress.add_task("saved", total=started, status="")
@@ -175,7 +178,8 @@ class BatchWatch:
                 print(f"{len(tally.started)} started, {len(tally.saved or ())} saved")
         if waited.missing:
             self._error(
-                f"timed out after {waited.timeout_s:g}s: {waited.missing} of {waited.enqueued} "
+                f"timed out after {seconds(waited.timeout_s)}: {waited.missing} of "
+                f"{waited.enqueued} "
                 f"outcomes missing (batch {waited.batch}); those jobs may still be queued or "
                 "running"
             )

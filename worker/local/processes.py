@@ -44,7 +44,7 @@ def wait_until(
         if check():
             return
         time.sleep(interval)
-    raise StartError(f"{what} not ready after {timeout:g}s")
+    raise StartError(f"{what} not ready after {round(timeout, 1):g}s")
 
 
 @dataclass
