@@ -13,8 +13,14 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_after_setup,
+    worker_init,
+)
 from kombu import Exchange, Queue
+from kombu.utils.url import maybe_sanitize_url
 
 from confrec.config.settings import (
     MISSING_API_KEY,
@@ -156,6 +162,13 @@ def _check_settings(**_: Any) -> None:
             "after Telnyx's 60 s command_id window and could start a second recording",
             settings.visibility_timeout,
         )
+
+
+@celeryd_after_setup.connect
+def _log_telnyx_url(**_: Any) -> None:
+    """Which Telnyx this worker sends to (the real API, a simulator, a proxy), once logging
+    is set up (``worker_init`` comes before it): the URL, any password in it masked."""
+    log.info("sending to Telnyx at %s", maybe_sanitize_url(get_settings().telnyx_base_url))
 
 
 @after_setup_logger.connect
