@@ -1,6 +1,6 @@
 """Measurement 4: the same burst through one worker of each shipped pool kind.
 
-prefork and threads, 16 each, started as docs/usage.md says (``confrec worker --pool P
+prefork and threads, 16 each, started as docs/configuration.md says (``confrec worker --pool P
 --concurrency 16``); the pool each run really got is read from the worker's banner.
 gevent is not compared: ``confrec worker`` does not monkeypatch for it (not supported).
 Each run has a time budget: the rate is of what finished.
