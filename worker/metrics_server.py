@@ -13,9 +13,11 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kombu
@@ -49,11 +51,12 @@ class QueueDepth:
 
 
 def serve_worker_metrics(settings: Settings, port: int) -> None:
-    """Multiprocess mode in a new directory (removed at exit), then ``/metrics`` on
+    """Multiprocess mode in a new directory (removed at exit, or by the next worker's
+    start after a SIGKILL: ``metrics_directory``), then ``/metrics`` on
     ``port`` from a thread of this process. Raises OSError when the port is taken."""
     if "prometheus_client" in sys.modules:  # too late: the mode is already chosen
         raise RuntimeError("prometheus_client was imported before the metrics were set up")
-    directory = tempfile.mkdtemp(prefix="confrec-metrics-")
+    directory = metrics_directory()
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     os.environ[MULTIPROC_ENV] = directory
     from prometheus_client import CollectorRegistry, start_http_server
@@ -63,6 +66,45 @@ def serve_worker_metrics(settings: Settings, port: int) -> None:
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     registry.register(QueueDepth(_depth_reader(settings)))
     start_http_server(port, registry=registry)
+
+
+def metrics_directory() -> str:
+    """A new folder ``<tmp>/confrec-metrics-<uid>/<pid>-<start>`` for this process, after
+    removing the folders of the workers of this user that are no longer running: a worker
+    killed with SIGKILL never ran its ``atexit``. A parent that is not this user's own
+    folder is left alone (a folder of its own then, as before)."""
+    parent = os.path.join(tempfile.gettempdir(), f"confrec-metrics-{os.getuid()}")
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    info = os.lstat(parent)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return tempfile.mkdtemp(prefix="confrec-metrics-")
+    for name in os.listdir(parent):
+        pid, _, started = name.partition("-")
+        if pid.isdigit() and not _running(int(pid), started):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    directory = os.path.join(parent, f"{os.getpid()}-{_start_stamp(os.getpid())}")
+    os.mkdir(directory, 0o700)
+    return directory
+
+
+def _start_stamp(pid: int) -> str:
+    """When the process started, in clock ticks since boot (field 22 of /proc/PID/stat):
+    with the pid it names one process, even once the pid is reused. "0" without /proc."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return text.rpartition(")")[2].split()[19]  # fields after the command name start at 3
+
+
+def _running(pid: int, started: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone's process: running
+        return True
+    return started == "0" or _start_stamp(pid) in (started, "0")
 
 
 def _depth_reader(settings: Settings) -> Callable[[], int]:

@@ -5,6 +5,7 @@ the jobs run in child processes and the main process serves their sum)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -95,3 +96,27 @@ def test_a_taken_metrics_port_is_a_one_line_error(
     assert result.stderr.startswith(f"error: port {port} is already in use"), result.stderr
     assert "(set by CONFREC_METRICS_PORT" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_killed_workers_metrics_folder_is_gone_after_the_next_start(
+    isolated: Callable[..., System], own_simulator: ManagedProcess, tmp_path: Path
+) -> None:
+    """SIGKILL leaves no chance to clean up: the next worker on the host removes the
+    folder of every metrics-serving worker that is no longer running. A private TMPDIR
+    keeps the test off the machine's /tmp."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    system = isolated(own_simulator, CONFREC_METRICS_PORT=str(free_port()), TMPDIR=str(tmpdir))
+
+    def leaves() -> list[Path]:
+        """Folders under TMPDIR with no folder inside: one per worker's metrics."""
+        folders = [p for p in tmpdir.rglob("*") if p.is_dir()]
+        return [p for p in folders if not any(q.parent == p for q in folders)]
+
+    killed = _worker(system, ["-c", "1"])
+    (old,) = leaves()
+    killed.kill_group()
+    assert old.is_dir()  # nobody cleaned up
+    _worker(system, ["-c", "1"])
+    (new,) = leaves()
+    assert new != old and not old.exists()
