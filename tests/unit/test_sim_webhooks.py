@@ -37,9 +37,8 @@ from starlette.routing import Route
 from confrec.simulator import SimOptions, create_app, parse_signing_key, serve_in_thread
 from confrec.simulator.faults import parse_faults
 from confrec.simulator.webhooks import WebhookRetry, check_webhook_url
+from tests.support.simulator import read_lines
 from tests.support.waiting import wait_until
-
-from .test_simulator import read_lines
 
 REPO = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer k"}
