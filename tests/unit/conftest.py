@@ -1,6 +1,7 @@
 """Fixtures that several unit test modules share: the simulator of test_simulator_*.py
-(started once per module that uses it). A module's own fixture of the same name (as
-test_telnyx.py's ``client``) takes its place there."""
+(started once per module that uses it), and the webhook receiver of test_sim_webhooks_*.py.
+A module's own fixture of the same name (as test_telnyx.py's ``client``) takes its place
+there."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.sim_webhooks import Receiver
 from tests.support.simulator import API_KEY, AUTH, SimServer
 
 
@@ -23,3 +25,9 @@ def client(server: SimServer) -> Iterator[httpx.Client]:
     with server.client(headers=AUTH) as c:
         assert c.post("/_sim/reset").json() == {"ok": True}
         yield c
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as rec:
+        yield rec

@@ -1,34 +1,23 @@
-"""The simulator's webhook side: signed ``conference.recording.saved`` deliveries.
+"""The simulator's webhook side in-process: its options (signing key, webhook URL, the
+directives a conference id may carry) and its signed ``conference.recording.saved``
+deliveries, retried and re-signed, given up, duplicated or late on purpose.
 
 A receiver (a Starlette app, also on ``serve_in_thread``) on 127.0.0.1:<free port>
 records every POST; each test polls with a deadline, never sleeps to synchronize.
+The ``confrec simulate`` process: test_sim_webhooks_cli.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,115 +26,22 @@ from starlette.routing import Route
 from confrec.simulator import SimOptions, create_app, parse_signing_key, serve_in_thread
 from confrec.simulator.faults import parse_faults
 from confrec.simulator.webhooks import WebhookRetry, check_webhook_url
-from tests.support.simulator import read_lines
-from tests.support.waiting import wait_until
+from tests.support.sim_webhooks import (
+    SEED,
+    SEED_B64,
+    Hit,
+    Receiver,
+    free_port,
+    public_key,
+    settled,
+    simulator,
+    verify,
+    wait_for,
+)
+from tests.support.simulator import start, url
 
-REPO = Path(__file__).resolve().parents[2]
-AUTH = {"Authorization": "Bearer k"}
-SEED = bytes(range(32))
-SEED_B64 = base64.b64encode(SEED).decode()
 FAST = WebhookRetry(first_backoff_s=0.02, max_backoff_s=0.05)
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One POST the receiver got."""
-
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def doc(self) -> Any:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """Records webhooks; answers each with the next scripted status (then 200)."""
-
-    def __init__(self, statuses: tuple[int, ...] = ()) -> None:
-        self.statuses = deque(statuses)
-        self._hits: list[Hit] = []
-        self._lock = threading.Lock()
-        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
-        self._stack = ExitStack()
-        self.url = ""
-
-    async def hook(self, request: Request) -> Response:
-        body = await request.body()
-        with self._lock:
-            self._hits.append(Hit(dict(request.headers), body))
-            status = self.statuses.popleft() if self.statuses else 200
-        return Response(status_code=status)
-
-    def hits(self) -> list[Hit]:
-        with self._lock:
-            return list(self._hits)
-
-    def __enter__(self) -> Receiver:
-        port = self._stack.enter_context(serve_in_thread(self.app))
-        self.url = f"http://127.0.0.1:{port}/hook"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rec:
-        yield rec
-
-
-@contextmanager
-def simulator(**kwargs: Any) -> Iterator[httpx.Client]:
-    """A simulator in a thread, and a client of it (bearer ``k`` accepted)."""
-    with (
-        serve_in_thread(create_app(SimOptions(**kwargs))) as port,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=AUTH, timeout=5.0) as client,
-    ):
-        yield client
-
-
-def url(conference_id: str) -> str:
-    return f"/v2/conferences/{quote(conference_id, safe='')}/actions/record_start"
-
-
-def start(c: httpx.Client, conference_id: str, **body: Any) -> httpx.Response:
-    return c.post(url(conference_id), json={"format": "wav", **body})
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
-    wait_until(check, timeout_s, what, interval=0.01)
-
-
-def settled(c: httpx.Client) -> dict[str, int]:
-    """``webhooks`` of /_sim/stats once nothing is pending any more."""
-    wait_for(lambda: c.get("/_sim/stats").json()["webhooks"]["pending"] == 0, "no pending")
-    stats: dict[str, int] = c.get("/_sim/stats").json()["webhooks"]
-    return stats
-
-
-def verify(hit: Hit, public_key: str) -> None:
-    """The signature checks out as Telnyx's SDK checks it: f"{ts}|" + raw body."""
-    ts = hit.headers["telnyx-timestamp"]
-    assert ts.isdigit() and abs(int(ts) - time.time()) < 30
-    signature = base64.b64decode(hit.headers["telnyx-signature-ed25519"])
-    VerifyKey(base64.b64decode(public_key)).verify(f"{ts}|".encode() + hit.body, signature)
-    assert hit.headers["content-type"] == "application/json"
-
-
-def public_key(c: httpx.Client) -> str:
-    key: str = c.get("/_sim/public-key").json()["public_key"]
-    assert len(base64.b64decode(key)) == 32
-    return key
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- options -------------------------------------------------------------------
@@ -377,81 +273,3 @@ def test_reset_cancels_pending_webhooks(receiver: Receiver) -> None:
         assert settled(c)["sent"] == 1
         assert [r["conference_id"] for r in c.get("/_sim/webhooks").json()] == ["conf-q"]
     assert [h.doc["data"]["payload"]["conference_id"] for h in receiver.hits()] == ["conf-q"]
-
-
-# -- the CLI process -----------------------------------------------------------
-
-
-def simulate(*args: str) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "confrec.worker.cli", "simulate", "--port", "0", *args]
-    env = {k: v for k, v in os.environ.items() if k != "TELNYX_API_KEY"}
-    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def test_cli_prints_public_key_delivers_and_exits_0_on_sigterm(receiver: Receiver) -> None:
-    expected = base64.b64encode(bytes(SigningKey(SEED).verify_key)).decode()
-    proc = simulate(
-        "--api-key",
-        "k",
-        "--signing-key",
-        SEED_B64,
-        "--webhook-url",
-        receiver.url,
-        "--recording-seconds",
-        "0",
-    )
-    try:
-        key_line, listening = read_lines(proc, 2, time.monotonic() + 15)
-        assert key_line == f"simulator webhook public key {expected}"
-        assert listening.startswith("simulator listening on http://127.0.0.1:")
-        root = listening.removeprefix("simulator listening on ").removesuffix("/v2")
-        with httpx.Client(base_url=root, headers=AUTH, timeout=5) as c:
-            assert c.get("/_sim/public-key").json() == {"public_key": expected}
-            assert start(c, "conf-cli").status_code == 200
-            wait_for(lambda: len(receiver.hits()) == 1, "the webhook")
-        verify(receiver.hits()[0], expected)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert proc.stderr is not None
-        assert proc.stderr.read() == b""
-    finally:
-        stop(proc)
-
-
-def test_cli_sigterm_with_webhooks_pending_exits_0_promptly() -> None:
-    dead = f"http://127.0.0.1:{free_port()}/hook"
-    proc = simulate("--webhook-url", dead, "--recording-seconds", "60")
-    try:
-        _, listening = read_lines(proc, 2, time.monotonic() + 15)
-        root = listening.removeprefix("simulator listening on ").removesuffix("/v2")
-        with httpx.Client(base_url=root, headers=AUTH, timeout=5) as c:
-            assert start(c, "conf-pending").status_code == 200
-            assert c.get("/_sim/stats").json()["webhooks"]["pending"] == 1
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - t0 < 5
-    finally:
-        stop(proc)
-
-
-@pytest.mark.parametrize(
-    ("option", "value"),
-    [("--signing-key", "not base64!"), ("--signing-key", "AAAA"), ("--webhook-url", "nope")],
-)
-def test_cli_bad_webhook_options_exit_2(option: str, value: str) -> None:
-    proc = simulate(option, value)
-    try:
-        out, err = proc.communicate(timeout=30)
-    finally:
-        stop(proc)
-    assert proc.returncode == 2
-    assert out == b""
-    (line,) = err.decode().splitlines()
-    assert line.startswith(f"error: {option}: ")
