@@ -1,10 +1,10 @@
-"""RecordStartJob and Outcome (tasks/job.py), and the job's drift check against the spec."""
+"""RecordStartJob's fields (tasks/job.py): what each accepts and rejects, and the job's
+drift check against the spec (tasks/record_start.openapi.yaml). What a job becomes on the
+wire, and Outcome: test_job_wire.py."""
 
 from __future__ import annotations
 
-import json
 import types
-import uuid
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -12,24 +12,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from confrec.tasks.job import Outcome, RecordStartJob, derived_command_id
+from confrec.tasks.job import RecordStartJob
+from tests.support.job import FULL, job
 
 SPEC_PATH = Path(__file__).parents[2] / "tasks" / "record_start.openapi.yaml"
-
-FULL: dict[str, Any] = {
-    "conference_id": "conf-1",
-    "format": "mp3",
-    "command_id": "cmd-1",
-    "channels": "dual",
-    "play_beep": True,
-    "trim": "trim-silence",
-    "custom_file_name": "my_recording",
-    "region": "Middle East",
-}
-
-
-def job(**fields: Any) -> RecordStartJob:
-    return RecordStartJob.model_validate({"conference_id": "conf-1", "format": "wav", **fields})
 
 
 def error_fields(exc: ValidationError) -> set[str]:
@@ -112,143 +98,6 @@ def test_allowed_values_accepted(field: str, values: list[Any]) -> None:
 @pytest.mark.parametrize(("raw", "parsed"), [("true", True), ("false", False)])
 def test_play_beep_parses_text_booleans(raw: str, parsed: bool) -> None:
     assert job(play_beep=raw).play_beep is parsed
-
-
-# --- request_body / task_kwargs ---------------------------------------------------------
-
-
-def test_request_body_minimal_has_only_format() -> None:
-    assert job().request_body() == {"format": "wav"}
-
-
-def test_request_body_full_leaves_out_only_conference_id() -> None:
-    expected = {k: v for k, v in FULL.items() if k != "conference_id"}
-    assert RecordStartJob.model_validate(FULL).request_body() == expected
-
-
-def test_request_body_keeps_false_play_beep() -> None:
-    assert job(play_beep=False).request_body() == {"format": "wav", "play_beep": False}
-
-
-def test_task_kwargs_leave_out_unset_fields() -> None:
-    assert job(region="US").task_kwargs() == {
-        "conference_id": "conf-1",
-        "format": "wav",
-        "region": "US",
-    }
-
-
-@pytest.mark.parametrize(
-    "fields",
-    [{}, {k: v for k, v in FULL.items() if k not in ("conference_id", "format")}],
-)
-def test_task_kwargs_round_trip_through_json(fields: dict[str, Any]) -> None:
-    original = job(**fields)
-    wire = json.loads(json.dumps(original.task_kwargs()))
-    assert RecordStartJob.model_validate(wire) == original
-
-
-def test_task_kwargs_are_revalidated_on_the_way_back() -> None:
-    wire = json.loads(json.dumps(job().task_kwargs()))
-    wire["format"] = "ogg"
-    with pytest.raises(ValidationError):
-        RecordStartJob.model_validate(wire)
-
-
-# --- command ids ------------------------------------------------------------------------
-
-
-def test_derived_command_id_is_stable_uuid5() -> None:
-    a = derived_command_id("batch-1", job(channels="dual", region="US"))
-    b = derived_command_id("batch-1", job(region="US", channels="dual"))
-    assert a == b
-    assert uuid.UUID(a).version == 5
-
-
-@pytest.mark.parametrize(
-    ("seed", "other"),
-    [
-        ("batch-1", job(conference_id="conf-2")),
-        ("batch-1", job(format="mp3")),
-        ("batch-1", job(play_beep=False)),
-        ("batch-2", job()),
-    ],
-)
-def test_derived_command_id_differs_across_seeds_and_rows(seed: str, other: RecordStartJob) -> None:
-    assert derived_command_id("batch-1", job()) != derived_command_id(seed, other)
-
-
-def test_with_command_id_sets_missing_id_without_mutating() -> None:
-    original = job()
-    fixed = original.with_command_id("cmd-new")
-    assert fixed.command_id == "cmd-new"
-    assert original.command_id is None
-    assert fixed.request_body() == {"format": "wav", "command_id": "cmd-new"}
-
-
-def test_with_command_id_keeps_producers_id() -> None:
-    assert job(command_id="producer-id").with_command_id("cmd-new").command_id == "producer-id"
-
-
-# --- Outcome ----------------------------------------------------------------------------
-
-CONTRACT_KEYS = {
-    "job_id",
-    "conference_id",
-    "command_id",
-    "status",
-    "reason",
-    "http_status",
-    "attempts",
-    "errors",
-    "enqueued_at",
-    "finished_at",
-}
-
-
-def outcome(**fields: Any) -> Outcome:
-    base: dict[str, Any] = {
-        "job_id": "job-1",
-        "conference_id": "conf-1",
-        "command_id": None,
-        "status": "failed",
-        "reason": "invalid",
-    }
-    return Outcome.model_validate(base | fields)
-
-
-def test_outcome_json_has_contract_keys_even_when_unset() -> None:
-    data = json.loads(outcome().to_json())
-    assert set(data) == CONTRACT_KEYS
-    assert data["command_id"] is None
-    assert data["http_status"] is None
-    assert data["enqueued_at"] is None
-    assert data["errors"] == []
-    assert data["attempts"] == 0
-    assert data["finished_at"].endswith("+00:00")
-
-
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("batch", "batch-7"),
-        ("detail", "ReadTimeout"),
-        ("duplicate_of", "job-0"),
-        ("redelivered", 2),
-        ("redelivered_after_dedupe_window", False),
-    ],
-)
-def test_outcome_json_has_extra_only_when_set(key: str, value: Any) -> None:
-    data = json.loads(outcome(**{key: value}).to_json())
-    assert set(data) == CONTRACT_KEYS | {key}
-    assert data[key] == value
-
-
-def test_outcome_json_carries_errors() -> None:
-    errors = [{"code": "10007", "title": "Not found", "detail": "gone"}]
-    data = json.loads(outcome(errors=errors, http_status=404, reason="rejected").to_json())
-    assert data["errors"] == errors
-    assert data["http_status"] == 404
 
 
 # --- spec drift -------------------------------------------------------------------------
