@@ -1,4 +1,7 @@
-"""The ``confrec`` command as users run it: exit codes, messages, nothing enqueued on bad input."""
+"""The ``confrec`` command as users run it: enqueue, bulk, results, and the refusals of a
+broken configuration; exit codes, messages, nothing enqueued on bad input. Mostly against
+the module's stack (conftest ``system``: one worker on the default queue); commands
+checked against workers a test starts itself are in test_cli_own_workers.py."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import redis
 
 from confrec.config.settings import Settings
 from confrec.worker.batches.report import default_wait_timeout
-from confrec.worker.local.processes import start_worker
 from tests.support.system import System, unique
 
 
@@ -193,44 +195,6 @@ def test_worker_refuses_a_broken_configuration_in_one_line(
     assert message in line
 
 
-def test_results_group_shows_each_outcome_once_per_group(isolated: Callable[..., System]) -> None:
-    system = isolated()
-    system.start_worker("grouped", concurrency=2)
-    first = system.enqueue([unique(), unique()])
-    system.outcomes(first)
-
-    def read(group: str) -> list[str]:
-        result = system.cli("results", "--group", group, "--count", "100", "--json")
-        assert result.returncode == 0, result.stderr
-        return [json.loads(line)["job_id"] for line in result.stdout.splitlines()]
-
-    assert sorted(read("billing")) == sorted(first)
-    assert read("billing") == []  # acknowledged: not shown to the group again
-    second = system.enqueue([unique()])
-    system.outcomes(second)
-    assert read("billing") == second
-    assert sorted(read("audit")) == sorted(first + second)  # another group reads it all
-
-
-@pytest.mark.parametrize(
-    ("args", "env", "banner"),
-    [
-        ([], {}, "16 (thread)"),
-        (["--pool", "prefork", "-c", "2"], {}, "2 (prefork)"),
-        ([], {"CONFREC_POOL": "prefork", "CONFREC_CONCURRENCY": "3"}, "3 (prefork)"),
-    ],
-)
-def test_worker_pool_comes_from_settings_and_options_override_it(
-    isolated: Callable[..., System], args: list[str], env: dict[str, str], banner: str
-) -> None:
-    system = isolated(**env)
-    worker = start_worker(system.workdir, f"pool{uuid.uuid4().hex[:6]}", system.env, args)
-    try:
-        assert f"concurrency: {banner}" in worker.log()
-    finally:
-        worker.stop()
-
-
 def test_bulk_wait_on_a_queue_nobody_consumes_exits_4_counting_the_missing(
     system: System, idle_queue: dict[str, str], tmp_path: Path
 ) -> None:
@@ -306,63 +270,3 @@ def test_a_non_redis_broker_without_redis_url_is_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: configuration: CONFREC_REDIS_URL is required")
-
-
-def group_read(system: System, group: str, *args: str) -> list[str]:
-    """Job ids ``confrec results --group`` printed (and acknowledged)."""
-    result = system.cli("results", "--group", group, "--count", "100", "--json", *args)
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line)["job_id"] for line in result.stdout.splitlines()]
-
-
-def crashed_consumer_reads(system: System, group: str, count: int) -> list[str]:
-    """Entry ids a consumer read and never acknowledged, as if it died right after."""
-    system.stream().ensure_group(group)
-    stream = system.settings.results_stream
-    reply = system.client.xreadgroup(group, "crashed", {stream: ">"}, count=count)
-    assert isinstance(reply, list)  # [[stream, [(entry_id, fields), ...]]]
-    return [entry_id for entry_id, _ in reply[0][1]]
-
-
-def pending(system: System, group: str) -> int:
-    return int(system.client.xpending(system.settings.results_stream, group)["pending"])
-
-
-def test_results_group_reclaims_what_a_crashed_consumer_left(
-    isolated: Callable[..., System],
-) -> None:
-    system = isolated()
-    system.start_worker("reclaim", concurrency=2)
-    job_ids = system.enqueue([unique() for _ in range(3)])
-    system.outcomes(job_ids)
-    crashed_consumer_reads(system, "billing", 2)
-    # Read only a moment ago: with the default 60 s it may still be in hand, not taken.
-    (unread,) = group_read(system, "billing")
-    assert pending(system, "billing") == 2
-    reclaimed = group_read(system, "billing", "--reclaim-idle", "0")
-    assert sorted([unread, *reclaimed]) == sorted(job_ids)
-    assert pending(system, "billing") == 0
-    assert group_read(system, "billing", "--reclaim-idle", "0") == []
-
-
-def test_results_group_reclaim_skips_entries_deleted_from_the_stream(
-    isolated: Callable[..., System],
-) -> None:
-    system = isolated()
-    system.start_worker("trimmed", concurrency=2)
-    job_ids = system.enqueue([unique() for _ in range(3)])
-    outcomes = system.outcomes(job_ids)
-    first, _ = crashed_consumer_reads(system, "billing", 2)
-    system.client.xdel(system.settings.results_stream, first)  # trimmed while pending
-    shown = group_read(system, "billing", "--reclaim-idle", "0")
-    assert len(shown) == 2 and set(shown) < set(outcomes)
-    assert pending(system, "billing") == 0
-
-
-def test_the_demo_exits_0_with_failed_jobs_it_made_on_purpose(
-    isolated: Callable[..., System],
-) -> None:
-    result = isolated().cli("demo", "--jobs", "40", "--workers", "1")
-    assert result.returncode == 0, result.stderr
-    assert "rejected" in result.stdout  # the missing- conference
-    assert "waiting up to" in result.stderr
