@@ -1,0 +1,99 @@
+"""Telnyx's webhooks in the system tests: events shaped as Telnyx's, signed as Telnyx signs them,
+and a serve's webhook side as a test sees it (deliveries, the recordings stream, counts)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from nacl.signing import SigningKey
+
+from tests.support.serve import JSON, Stack, counters
+from tests.support.system import unique
+
+SAVED = "conference.recording.saved"
+STORED = (SAVED, "stored")
+DUPLICATE = (SAVED, "duplicate")
+
+
+def public_key(key: SigningKey) -> str:
+    return base64.b64encode(bytes(key.verify_key)).decode()
+
+
+def signed(key: SigningKey, body: bytes, timestamp: int | str) -> dict[str, str]:
+    """Headers as Telnyx sends them: Ed25519 over ``"{timestamp}|{body}"``."""
+    signature = key.sign(f"{timestamp}|".encode() + body).signature
+    return {
+        **JSON,
+        "telnyx-timestamp": str(timestamp),
+        "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+    }
+
+
+def saved_event(
+    conference_id: str, fmt: str = "wav", *, event_type: str = SAVED, at: float | None = None
+) -> dict[str, Any]:
+    """A webhook's ``data``, shaped as Telnyx's ``conference.recording.saved``."""
+    recording_id = str(uuid.uuid4())
+    when = datetime.fromtimestamp(at or time.time(), UTC).isoformat()
+    return {
+        "record_type": "event",
+        "event_type": event_type,
+        "id": str(uuid.uuid4()),
+        "occurred_at": when,
+        "payload": {
+            "conference_id": conference_id,
+            "recording_id": recording_id,
+            "format": fmt,
+            "channels": "single",
+            "recording_ended_at": when,
+            "recording_urls": {fmt: f"https://rec.example.invalid/{recording_id}.{fmt}"},
+        },
+    }
+
+
+def envelope(data: dict[str, Any], attempt: int = 1) -> bytes:
+    meta = {"attempt": attempt, "delivered_to": "http://127.0.0.1/webhooks/telnyx"}
+    return json.dumps({"data": data, "meta": meta}, separators=(",", ":")).encode()
+
+
+@dataclass
+class Hooks:
+    stack: Stack
+    key: SigningKey
+
+    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self.stack.api.send(
+            "POST", "/webhooks/telnyx", token=None, content=body, headers=headers
+        )
+
+    def deliver(self, data: dict[str, Any], *, timestamp: int | None = None) -> httpx.Response:
+        body = envelope(data)
+        return self.post(body, signed(self.key, body, timestamp or int(time.time())))
+
+    def entries(self) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        """The recordings stream: (the event's data, the entry's fields), oldest first."""
+        rows: Any = self.stack.system.state.xrange(self.stack.recordings_stream)
+        return [(json.loads(fields["event"]), fields) for _, fields in rows]
+
+    def entries_of(self, data: dict[str, Any]) -> list[dict[str, str]]:
+        return [fields for event, fields in self.entries() if event["id"] == data["id"]]
+
+    def counts(self) -> Counter[tuple[str, ...]]:
+        """confrec_webhooks_total by (event_type, result)."""
+        return counters(self.stack.api, "confrec_webhooks_total")
+
+    def started_job(self, conference_id: str | None = None) -> dict[str, str]:
+        """A job enqueued over HTTP and run by the worker (so it was started)."""
+        accepted = self.stack.api.enqueue(
+            {"conference_id": conference_id or unique(), "format": "wav"}
+        )
+        assert self.stack.api.finished(accepted["job_id"])["outcome"]["status"] == "succeeded"
+        return accepted
