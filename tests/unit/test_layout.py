@@ -1,7 +1,8 @@
 """The layout docs/architecture.md describes, checked against the code: every module of
 ``confrec`` is in its table with the confrec modules it imports, imports between packages
 and between the runtime's subpackages point one way, and only the modules named for it
-import Celery, kombu, FastAPI or prometheus_client."""
+import Celery, kombu, FastAPI or prometheus_client; and no module, of the tests and the
+benchmarks too, is over 300 lines."""
 
 from __future__ import annotations
 
@@ -143,5 +144,12 @@ def test_the_architecture_table_lists_every_module_and_its_imports() -> None:
 
 
 def test_no_module_is_over_300_lines() -> None:
-    long = {n: len(p.read_text().splitlines()) for n, p in modules().items()}
+    """Every module of the packages, of the tests and of the benchmarks."""
+    checked = modules() | {
+        path.relative_to(ROOT).as_posix(): path
+        for folder in ("tests", "bench")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    }
+    assert {name.split("/")[0] for name in checked} >= {"tests", "bench"}
+    long = {n: len(p.read_text().splitlines()) for n, p in checked.items()}
     assert {n: lines for n, lines in long.items() if lines > 300} == {}
