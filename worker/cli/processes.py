@@ -43,7 +43,7 @@ def simulate(
         typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
     ] = None,
 ) -> None:
-    """A local stand-in for the Telnyx API (see README: faults by conference-id prefix)."""
+    """A local stand-in for the Telnyx API (faults by conference-id prefix: docs/simulator.md)."""
     from confrec.simulator import SimOptions, check_webhook_url, parse_signing_key, run
 
     try:
