@@ -10,8 +10,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # The runtime lock first (its layer is reused until the lock changes): exactly the versions
 # that were tested, each checked against its sha256 (docs/installing.md).
-COPY requirements/run.txt ./requirements/run.txt
-RUN pip install --require-hashes -r requirements/run.txt
+COPY requirements.lock ./requirements.lock
+RUN pip install --require-hashes -r requirements.lock
 # Metadata, then the package: confrec/ links to the five top-level folders.
 COPY pyproject.toml README.md ./
 COPY confrec ./confrec
