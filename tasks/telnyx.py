@@ -121,6 +121,31 @@ def record_start_path(conference_id: str) -> str:
     return f"/conferences/{segment}/actions/record_start"
 
 
+def http_client(
+    base_url: str,
+    api_key: SecretStr,
+    *,
+    timeout: float,
+    connect_timeout: float,
+    max_connections: int = 100,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """A pooled client for Telnyx's API: every caller (record_start, the reconciler's
+    reads) gets the same auth and timeouts, and the key only in its default headers."""
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers={
+            "Authorization": f"Bearer {api_key.get_secret_value()}",
+            "Accept": "application/json",
+        },
+        timeout=httpx.Timeout(timeout, connect=connect_timeout),
+        transport=transport or DeadlineTransport(limits),
+    )
+
+
 class TelnyxClient:
     """Sends record_start commands; classification of the answer is the policy's job."""
 
@@ -134,18 +159,14 @@ class TelnyxClient:
         max_connections: int = 100,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
         self._timeout = timeout
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={
-                "Authorization": f"Bearer {api_key.get_secret_value()}",
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            transport=transport or DeadlineTransport(limits),
+        self._http = http_client(
+            base_url,
+            api_key,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_connections=max_connections,
+            transport=transport,
         )
 
     def record_start(self, job: RecordStartJob, command_id: str) -> httpx.Response:
