@@ -21,8 +21,12 @@ class ExitCode(IntEnum):
     TIMED_OUT = 4
     """``bulk --wait`` (and the demo): the wait ended with outcomes (or recordings) missing."""
     UNKNOWN_JOB = 5
-    """``status``: neither the ledger nor the results stream knows the job id."""
+    """``status``, ``recordings download``: neither the ledger nor the results stream knows
+    the job id (or, for ``--batch``, any job of the batch)."""
     PORT_IN_USE = 6
     """``serve``, ``simulate``, ``flower``, or ``worker`` with ``CONFREC_METRICS_PORT``:
     another process already listens on the port; the message names the port and the
     option or variable that sets it."""
+    DOWNLOAD_FAILED = 7
+    """``recordings download``: at least one recording could not be downloaded (one line
+    each says why; nothing half-written is left under a final name); the rest were saved."""
