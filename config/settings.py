@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     )
     """The Telnyx account's Ed25519 public key (base64), for webhook signatures."""
     recordings_stream: str = "confrec:recordings"
+    recording_grace_s: float = Field(default=900.0, ge=0)
+    """After a conference ended, how long Telnyx has to list a recording before a job on
+    it with none is ``not_saved`` (a later webhook still makes it ``saved``)."""
+    clock_skew_s: float = Field(default=3.0, ge=0)
+    """How far Telnyx's clock may be from the one its ``Date`` header tells: widens each
+    job's start window (docs/recordings.md)."""
+    reconcile_rate: float = Field(default=5.0, gt=0)
+    """Requests/s reconciliation may send to Telnyx, across the fleet, in a bucket of its
+    own: it never takes the starts' tokens."""
+    reconcile_poll_s: float = Field(default=60.0, gt=0)
+    """First look at a conference's status after a start; doubles up to 15 minutes."""
+    reconcile_lease_s: float = Field(default=120.0, gt=0)
+    """How long a reconciler holds a conference: a killed one's work comes back after it."""
 
     pool: str = "threads"
     concurrency: int = Field(default=16, ge=1)

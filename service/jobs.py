@@ -160,7 +160,7 @@ def _enqueue(
 
 
 def _status(parts: ServiceParts, job_id: str) -> dict[str, Any] | None:
-    found = job_status(parts.ledger, parts.recordings, job_id)
+    found = job_status(parts.ledger, parts.conferences, job_id)
     return None if found is None else found.as_dict()
 
 

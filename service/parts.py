@@ -9,15 +9,15 @@ from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
-from confrec.tasks.store.recordings import RecordingsStore
 
 
 @dataclass(frozen=True)
 class ServiceParts:
     producer: Producer
     ledger: JobLedger
-    recordings: RecordingsStore
+    conferences: ConferenceStore
     tokens: BearerTokens
     verifier: WebhookVerifier | None
     """None without TELNYX_PUBLIC_KEY: the webhook endpoint then answers 503."""

@@ -45,8 +45,14 @@ class JobStatus(BaseModel):
     command_id: str | None
     state: Literal["queued", "running", "finished"]
     outcome: dict[str, Any] | None
+    recording_state: Literal["pending", "saved", "not_saved", "unknown", "ambiguous"] | None
+    """None when the job started no recording (docs/recordings.md)."""
+    recording_reason: str | None
     recordings: list[dict[str, Any]]
-    """``conference.recording.saved`` events' ``data`` objects matched to the job."""
+    """The recordings this job started: the webhook payload's fields (``recording_id``
+    first), ``source`` (webhook or reconciliation) and ``links_expire_at``."""
+    other_recordings: list[dict[str, Any]]
+    """Recordings on its conference not surely its own; ``match`` says why."""
 
 
 def request_body(model: Any) -> dict[str, Any]:

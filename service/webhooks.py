@@ -1,9 +1,10 @@
 """``POST /webhooks/telnyx``: Telnyx's webhooks, verified before anything else is read.
 
 Telnyx times a webhook out after a few seconds and retries it, so the handler does the
-least it can: verify the signature, store a ``conference.recording.saved`` event once
-(one Redis lookup and one atomic step), answer. A failure to store answers 503, so Telnyx
-delivers the event again rather than it being lost.
+least it can: verify the signature, store a ``conference.recording.saved`` or
+``conference.ended`` once (by recording id, by conference), answer. A failure to store
+answers 503, so Telnyx delivers the event again rather than it being lost. An event that
+is verified but not one a recording can be made of is answered 400: a retry will not fix it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from confrec.service.bodies import parse_object, read_body
 from confrec.service.errors import ApiError, bad_body, error, unavailable
 from confrec.service.parts import ServiceParts
 from confrec.service.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
-from confrec.tasks.store.recordings import SAVED
+from confrec.tasks.recording import from_webhook
+from confrec.tasks.store.conferences import ENDED, SAVED
 
 #: Telnyx's events are a few KiB; anything far larger is not one.
 MAX_WEBHOOK_BYTES = 256 * 1024
@@ -32,7 +34,7 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
         "/webhooks/telnyx",
         summary="Telnyx's webhooks (Ed25519-signed)",
         responses={
-            200: {"description": "Verified; stored once per data.id if a saved recording."},
+            200: {"description": "Verified; a saved recording or an end stored once."},
             400: {"model": schemas.Errors, "description": "Verified, but not an event."},
             401: {"model": schemas.Errors, "description": "Missing, bad or stale signature."},
             503: {"model": schemas.Errors, "description": "No TELNYX_PUBLIC_KEY, or Redis down."},
@@ -40,6 +42,7 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
     )
     async def telnyx_webhook(request: Request) -> JSONResponse:
         if parts.verifier is None:
+            await run_in_threadpool(parts.conferences.note_unverifiable_webhook)
             raise unavailable("TELNYX_PUBLIC_KEY is not set: webhooks cannot be verified")
         raw = await read_body(request, MAX_WEBHOOK_BYTES)
         try:
@@ -51,14 +54,41 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
             raise ApiError(401, error("10009", "Authentication failed", str(exc))) from None
         data = _event(parse_object(raw))
         event_type = str(data["event_type"])
-        if event_type != SAVED:
+        if event_type not in (SAVED, ENDED):
             parts.metrics.webhooks.labels(event_type, "ignored").inc()
-            return JSONResponse({"stored": False, "reason": "not a recording.saved event"})
-        stored = await run_in_threadpool(parts.recordings.store, data)
-        parts.metrics.webhooks.labels(event_type, "stored" if stored else "duplicate").inc()
-        return JSONResponse({"stored": stored is not None, "job_id": stored and stored.job_id})
+            return JSONResponse({"stored": False, "reason": f"{event_type} is not stored"})
+        payload = _payload(data)
+        if event_type == SAVED:
+            stored = await run_in_threadpool(_store_saved, parts, data, payload)
+            body: dict[str, Any] = {"stored": stored is not None}
+            body["job_id"] = stored.job_id if stored else None
+        else:
+            body = {"stored": await run_in_threadpool(_store_ended, parts, data, payload)}
+        parts.metrics.webhooks.labels(event_type, "stored" if body["stored"] else "duplicate").inc()
+        return JSONResponse(body)
 
     return router
+
+
+def _store_saved(parts: ServiceParts, data: dict[str, Any], payload: dict[str, Any]) -> Any:
+    try:
+        recording = from_webhook(payload)
+    except ValueError as exc:
+        raise bad_body(f"payload: {exc}") from None
+    return parts.conferences.store_recording(recording, data)
+
+
+def _store_ended(parts: ServiceParts, data: dict[str, Any], payload: dict[str, Any]) -> bool:
+    conference_id = payload.get("conference_id")
+    if not isinstance(conference_id, str) or not conference_id:
+        raise bad_body("payload: a conference.ended event needs conference_id")
+    reason, occurred = payload.get("reason"), payload.get("occurred_at") or data.get("occurred_at")
+    return parts.conferences.store_ended(
+        conference_id,
+        reason=reason if isinstance(reason, str) else None,
+        source="webhook",
+        occurred_at=occurred if isinstance(occurred, str) else None,
+    )
 
 
 def _event(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -66,3 +96,10 @@ def _event(envelope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict) or not data.get("id") or not data.get("event_type"):
         raise bad_body("a Telnyx event has data.id and data.event_type")
     return data
+
+
+def _payload(data: dict[str, Any]) -> dict[str, Any]:
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        raise bad_body("payload: a Telnyx event has a payload object")
+    return payload

@@ -7,6 +7,7 @@ the spec beside this file) plus the conference; a test keeps them in step with t
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime
@@ -71,6 +72,15 @@ class RecordStartJob(BaseModel):
     def with_command_id(self, command_id: str) -> RecordStartJob:
         """This job with its command_id fixed, unless the producer already chose one."""
         return self if self.command_id else self.model_copy(update={"command_id": command_id})
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def conference_is_name(conference_id: str) -> bool:
+    """Telnyx's conference ids are UUIDs; anything else a job addresses is a name, which
+    Telnyx's webhooks and lists never show (they report the id)."""
+    return _UUID.fullmatch(conference_id) is None
 
 
 def new_command_id() -> str:

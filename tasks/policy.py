@@ -43,18 +43,36 @@ class AttemptResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     retry_after: float | None = None
     detail: str | None = None
+    answered_at: float | None = None
+    """Our clock when a 2xx arrived: the end of the job's start window."""
+    clock_offset: float = 0.0
+    """Telnyx's clock minus ours, from a 2xx's ``Date`` header (0 without one)."""
 
 
 def classify_response(response: httpx.Response) -> AttemptResult:
     """2xx succeeded; 5xx, 408 and 429 transient; every other status terminal."""
     status = response.status_code
     if 200 <= status < 300:
-        return AttemptResult(Verdict.SUCCEEDED, status)
+        now = time.time()
+        offset = clock_offset(response.headers.get("date"), now)
+        return AttemptResult(Verdict.SUCCEEDED, status, answered_at=now, clock_offset=offset)
     errors = telnyx_errors(response)
     if status >= 500 or status in TRANSIENT_4XX:
         retry_after = parse_retry_after(response.headers)
         return AttemptResult(Verdict.TRANSIENT, status, errors, retry_after)
     return AttemptResult(Verdict.TERMINAL, status, errors)
+
+
+def clock_offset(date: str | None, now: float) -> float:
+    """Telnyx's clock minus ours. ``Date`` has whole seconds, so the moment it names is
+    taken as the middle of its second; the skew bound covers the rest."""
+    if not date:
+        return 0.0
+    try:
+        sent = email.utils.parsedate_to_datetime(date).timestamp() + 0.5
+    except (TypeError, ValueError):
+        return 0.0
+    return sent - now
 
 
 def classify_exception(exc: httpx.HTTPError) -> AttemptResult:

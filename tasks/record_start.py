@@ -23,6 +23,7 @@ from confrec.tasks.job import (
     Outcome,
     RecordStartJob,
     TelnyxError,
+    conference_is_name,
 )
 from confrec.tasks.policy import (
     AttemptResult,
@@ -32,11 +33,15 @@ from confrec.tasks.policy import (
     classify_response,
     run_with_retries,
 )
-from confrec.tasks.store.ledger import Delivery, JobLedger
+from confrec.tasks.store.ledger import Delivery, JobLedger, Started
 from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
 
 log = logging.getLogger(__name__)
+
+#: A name is resolved while its conference is still in progress, the one moment Telnyx's
+#: list tells it apart from earlier conferences of the same name.
+NAME_RESOLVE_DELAY_S = 1.0
 
 
 class RecordStartHandler:
@@ -50,8 +55,13 @@ class RecordStartHandler:
         policy: RetryPolicy,
         *,
         delivery_limit: int | None = None,
+        clock_skew_s: float = 3.0,
+        poll_s: float = 60.0,
     ) -> None:
         self.telnyx = telnyx
+        self.clock_skew_s = clock_skew_s
+        self.poll_s = poll_s
+        """When reconciliation first looks at a started job's conference."""
         self.ledger = ledger
         self.throttle = throttle
         self.policy = policy
@@ -111,7 +121,23 @@ class RecordStartHandler:
             )
         base |= _redelivery_marks(job_id, delivery)
         result, sent = self._send_with_retries(job_id, job, command_id, deadline, delivery.taken)
-        return self._publish(_final_outcome(result, delivery.attempts_before + sent, base))
+        outcome = _final_outcome(result, delivery.attempts_before + sent, base)
+        return self._publish(outcome, self._started(job, result))
+
+    def _started(self, job: RecordStartJob, result: AttemptResult) -> Started | None:
+        """What the 2xx tells matching and reconciliation; None when nothing started."""
+        if result.verdict is not Verdict.SUCCEEDED or result.answered_at is None:
+            return None
+        by_name = conference_is_name(job.conference_id)
+        return Started(
+            answered_at=result.answered_at,
+            offset=result.clock_offset,
+            skew_s=self.clock_skew_s,
+            format=job.format,
+            channels=job.channels or "single",
+            region=job.region or "",
+            poll_at=result.answered_at + (NAME_RESOLVE_DELAY_S if by_name else self.poll_s),
+        )
 
     def _send_with_retries(
         self,
@@ -144,8 +170,8 @@ class RecordStartHandler:
         result, _ = run_with_retries(attempt, self.policy)
         return result, sent
 
-    def _publish(self, outcome: Outcome) -> Outcome | None:
-        if self.ledger.publish(outcome) is None:
+    def _publish(self, outcome: Outcome, started: Started | None = None) -> Outcome | None:
+        if self.ledger.publish(outcome, started) is None:
             log.info("job %s: outcome was already published by another delivery", outcome.job_id)
             return None
         log.info(

@@ -1,18 +1,47 @@
 """A job's status: what ``confrec status`` prints and ``GET /v1/jobs/{job_id}`` returns.
 
-Composed from the two modules that write it: the ledger (state and outcome) and the
-recordings store (what Telnyx reported saved).
+Composed from the ledger (state, outcome, start window) and the conference's facts
+(recordings, end), matched by ``tasks.matching`` at read time. Its recording state
+answers the user's question — was a recording saved, and where is it:
+
+- ``pending``: started, not yet reported saved, and Telnyx may still list it;
+- ``saved``: a recording this job started is stored (``recordings``);
+- ``not_saved``: Telnyx listed none for it after its conference ended and the grace passed
+  (a later webhook still makes it ``saved``);
+- ``unknown``: the facts cannot be had (a conference name that did not resolve);
+- ``ambiguous``: another job could own its recording as well, and nothing tells which.
+
+A job that sent nothing (``duplicate_of``) shows its original's recordings and state.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from confrec.tasks.job import Outcome
-from confrec.tasks.store.ledger import JobLedger, JobState
-from confrec.tasks.store.recordings import RecordingsStore
+from confrec.tasks.job import Outcome, conference_is_name
+from confrec.tasks.matching import JobMatch, assign
+from confrec.tasks.store.conferences import ConferenceStore
+from confrec.tasks.store.ledger import JobLedger, JobRecord, JobState
+
+RecordingState = Literal["pending", "saved", "not_saved", "unknown", "ambiguous"]
+#: States no later fact is expected to change (a late webhook may still turn
+#: ``not_saved`` into ``saved``).
+SETTLED: frozenset[str] = frozenset({"saved", "not_saved", "unknown", "ambiguous"})
+
+
+@dataclass(frozen=True)
+class RecordingView:
+    state: RecordingState | None = None
+    """None when the job started no recording (it failed, or is not finished)."""
+    reason: str | None = None
+    recordings: list[dict[str, Any]] = field(default_factory=list)
+    """The recordings this job started: Telnyx's payload fields, ``recording_id`` first,
+    plus ``source`` and ``links_expire_at``."""
+    other_recordings: list[dict[str, Any]] = field(default_factory=list)
+    """Recordings on its conference that are not (or not surely) its own; ``match`` says
+    which: ``ambiguous`` or ``not_started_by_confrec``."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +51,11 @@ class JobStatus:
     command_id: str | None
     state: JobState
     outcome: Outcome | None
-    recordings: list[dict[str, Any]]
-    """Each a ``conference.recording.saved`` event's ``data`` (its ``payload`` holds the URLs)."""
+    recording: RecordingView
+
+    @property
+    def recordings(self) -> list[dict[str, Any]]:
+        return self.recording.recordings
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -32,12 +64,15 @@ class JobStatus:
             "command_id": self.command_id,
             "state": self.state,
             "outcome": json.loads(self.outcome.to_json()) if self.outcome else None,
-            "recordings": self.recordings,
+            "recording_state": self.recording.state,
+            "recording_reason": self.recording.reason,
+            "recordings": self.recording.recordings,
+            "other_recordings": self.recording.other_recordings,
         }
 
 
-def job_status(ledger: JobLedger, recordings: RecordingsStore, job_id: str) -> JobStatus | None:
-    """The job's status, or None when neither the ledger nor the stream knows it."""
+def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> JobStatus | None:
+    """The job's status, or None when the ledger does not know it."""
     record = ledger.record(job_id)
     if record is None:
         return None
@@ -48,5 +83,44 @@ def job_status(ledger: JobLedger, recordings: RecordingsStore, job_id: str) -> J
         command_id=record.command_id or (outcome.command_id if outcome else None),
         state=record.state,
         outcome=outcome,
-        recordings=recordings.for_job(job_id),
+        recording=recording_view(ledger, conferences, job_id, record),
     )
+
+
+def recording_view(
+    ledger: JobLedger, conferences: ConferenceStore, job_id: str, record: JobRecord
+) -> RecordingView:
+    """The job's recording state, from the facts as they stand."""
+    outcome = record.outcome
+    if outcome is not None and outcome.duplicate_of:
+        original = ledger.record(outcome.duplicate_of)
+        if original is None or original.window is None:
+            return RecordingView("unknown", f"its original job {outcome.duplicate_of} is gone")
+        view = recording_view(ledger, conferences, outcome.duplicate_of, original)
+        reason = f"sent nothing: a duplicate of {outcome.duplicate_of}"
+        return RecordingView(view.state, reason, view.recordings, view.other_recordings)
+    if record.window is None or record.conference_id is None:
+        return RecordingView()
+    if conference_is_name(record.conference_id) and record.name_state != "resolved":
+        if record.name_state in ("name_not_found", "name_ambiguous"):
+            return RecordingView("unknown", record.name_state)
+        return RecordingView("pending", "resolving the conference name to its id")
+    conference_id = record.resolved_id or record.conference_id
+    facts = conferences.facts(conference_id)
+    match = assign(facts.jobs, facts.recordings).get(job_id, JobMatch())
+    others = [r.as_status() | {"match": "ambiguous"} for r in match.ambiguous] + [
+        r.as_status() | {"match": "not_started_by_confrec"} for r in match.others
+    ]
+    if match.owned:
+        return RecordingView("saved", None, [r.as_status() for r in match.owned], others)
+    if match.ambiguous:
+        reason = "another job's start window holds the same recording"
+        return RecordingView("ambiguous", reason, [], others)
+    if facts.final_at is not None:
+        reason = (
+            f"Telnyx listed no recording for it {conferences.grace_s:g}s after its conference ended"
+        )
+        return RecordingView("not_saved", reason, [], others)
+    if facts.ended_at is not None:
+        return RecordingView("pending", "conference ended; waiting for Telnyx to save", [], others)
+    return RecordingView("pending", "conference in progress", [], others)

@@ -30,3 +30,9 @@ class ExitCode(IntEnum):
     DOWNLOAD_FAILED = 7
     """``recordings download``: at least one recording could not be downloaded (one line
     each says why; nothing half-written is left under a final name); the rest were saved."""
+    NOT_SAVED = 8
+    """``bulk --until-saved`` (and the demo): every started job's recording is settled,
+    and some are ``not_saved``, ``unknown`` or ``ambiguous`` (``--json`` counts each)."""
+    WEBHOOKS_UNVERIFIED = 9
+    """``bulk --until-saved``: recordings still pending while ``confrec serve`` answers
+    Telnyx's webhooks 503 for want of ``TELNYX_PUBLIC_KEY``: they cannot arrive."""

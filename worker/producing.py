@@ -1,4 +1,4 @@
-"""The ledger, the recordings store and the producer, built from the settings the same way
+"""The ledger, the conference store and the producer, built from the settings the same way
 for every entry point.
 
 ``confrec enqueue``, ``confrec bulk``, ``confrec serve`` and the workers all record into
@@ -12,8 +12,8 @@ import redis
 
 from confrec.config.settings import Settings
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
-from confrec.tasks.store.recordings import RecordingsStore
 from confrec.worker.broker.clients import state_client
 
 
@@ -27,12 +27,13 @@ def create_ledger(settings: Settings, client: redis.Redis | None = None) -> JobL
     )
 
 
-def create_recordings(settings: Settings, client: redis.Redis | None = None) -> RecordingsStore:
-    return RecordingsStore(
+def create_conferences(settings: Settings, client: redis.Redis | None = None) -> ConferenceStore:
+    return ConferenceStore(
         client or state_client(settings),
         settings.recordings_stream,
         maxlen=settings.results_maxlen,
         ttl_s=settings.done_ttl,
+        grace_s=settings.recording_grace_s,
     )
 
 

@@ -19,7 +19,7 @@ from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
 from confrec.worker.broker.clients import broker_client, state_client
-from confrec.worker.producing import create_ledger, create_producer, create_recordings
+from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
 
@@ -44,7 +44,7 @@ def build_parts(settings: Settings) -> ServiceParts:
     return ServiceParts(
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
-        recordings=create_recordings(settings, state),
+        conferences=create_conferences(settings, state),
         tokens=BearerTokens(tokens),
         verifier=verifier,
         checks={"broker": lambda: _broker_answers(settings), "redis": state.ping},

@@ -58,6 +58,8 @@ def build_parts(settings: Settings) -> ProcessParts:
             backoff_max_s=settings.retry_backoff_max,
         ),
         delivery_limit=settings.delivery_limit,
+        clock_skew_s=settings.clock_skew_s,
+        poll_s=settings.reconcile_poll_s,
     )
     faults = FaultHandler(ledger, FaultPolicy(max_faulty_deliveries=settings.max_faulty_deliveries))
     dead_letters = settings.dead_letter_queue if settings.broker_is_amqp else None

@@ -30,20 +30,23 @@ def command_succeeded(conference_id: str, command_id: str) -> str:
     return f"{PREFIX}:cmd:{_digest(conference_id + chr(0) + command_id)}"
 
 
-def conference_job(conference_id: str) -> str:
-    """The job most recently started on this conference id, "job_id command_id": how a
-    ``conference.recording.saved`` webhook finds its job. Hashed like ``command_succeeded``."""
-    return f"{PREFIX}:conf:{_digest(conference_id)}"
+def conference_jobs(conference_id: str) -> str:
+    """Hash job id → start window (JSON) of every job that started a recording on this
+    conference id: the candidates ``tasks.matching`` assigns its recordings to. Hashed
+    like ``command_succeeded``."""
+    return f"{PREFIX}:conf:{_digest(conference_id)}:jobs"
 
 
-def job_recordings(job_id: str) -> str:
-    """List of the ``conference.recording.saved`` events (``data`` JSON) matched to a job."""
-    return f"{PREFIX}:recordings:{job_id}"
+def conference_recordings(conference_id: str) -> str:
+    """Hash recording id → ``Recording`` JSON: each recording stored once, whichever of
+    the webhook and the recordings list told of it first."""
+    return f"{PREFIX}:conf:{_digest(conference_id)}:recordings"
 
 
-def webhook_seen(event_id: str) -> str:
-    """Set once per webhook ``data.id``: Telnyx may deliver an event more than once."""
-    return f"{PREFIX}:webhook:{_digest(event_id)}"
+def conference_facts(conference_id: str) -> str:
+    """Hash of what is known of a conference's end: ended_at, end_reason, end_source,
+    final_at (when a list made past the grace found what it found), region."""
+    return f"{PREFIX}:conf:{_digest(conference_id)}:facts"
 
 
 def _digest(text: str) -> str:
@@ -55,6 +58,20 @@ RATE_BUCKET = f"{PREFIX}:ratelimit:bucket"
 
 FLEET_PAUSE = f"{PREFIX}:ratelimit:pause"
 """Set with a TTL after a 429 with Retry-After: every worker holds its sends until it expires."""
+
+RECONCILE_DUE = f"{PREFIX}:reconcile:due"
+"""Sorted set of reconciliation work (``c:<conference id>``, ``n:<job id>``) by due time:
+the schedule lives here, not in a process, so it survives every worker being down."""
+
+RECONCILE_BUCKET = f"{PREFIX}:reconcile:bucket"
+"""Token bucket of reconciliation's own request budget (CONFREC_RECONCILE_RATE)."""
+
+RECONCILE_PAUSE = f"{PREFIX}:reconcile:pause"
+"""Set with a TTL after a 429 to a reconciliation call: reconciliation holds its calls."""
+
+WEBHOOKS_REFUSED = f"{PREFIX}:webhooks:refused"
+"""Set with a TTL when serve answered a webhook 503 for want of TELNYX_PUBLIC_KEY, so a
+waiting ``bulk --until-saved`` can say why nothing arrives."""
 
 CONSUMERS = f"{PREFIX}:consumers"
 """Hash consumer id → queue of every channel fetching reliably (worker/broker/transport.py)."""

@@ -21,8 +21,10 @@ from typing import Any, Literal
 import redis
 
 from confrec.tasks import metrics
-from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.job import Outcome, RecordStartJob, conference_is_name
+from confrec.tasks.matching import JobWindow
 from confrec.tasks.store import keys
+from confrec.tasks.store.schedule import conference_member, name_member
 from confrec.tasks.store.scripts import register
 from confrec.tasks.store.throttle import TakeRequest
 
@@ -54,6 +56,23 @@ class Delivery:
 
 
 JobState = Literal["queued", "running", "finished"]
+NameState = Literal["pending", "resolved", "name_not_found", "name_ambiguous"]
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a job's 2xx tells of the recording it started: when, on whose clock, what."""
+
+    answered_at: float
+    offset: float
+    """Telnyx's clock minus ours, from the answer's ``Date`` header (0 without one)."""
+    skew_s: float
+    """How far either end of the window is widened: the clocks' uncertainty."""
+    format: str
+    channels: str
+    region: str
+    poll_at: float
+    """When reconciliation first looks at the conference (or resolves its name)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,13 @@ class JobRecord:
     """The job has its outcome (published once; see ``publish``)."""
     outcome: Outcome | None
     """That outcome, unless the stream has since been trimmed past it."""
+    window: JobWindow | None = None
+    """The start window on Telnyx's clock, once the job's 2xx is stored."""
+    region: str | None = None
+    name_state: NameState | None = None
+    """For a job that addressed its conference by name: how resolving it went."""
+    resolved_id: str | None = None
+    """The conference id its name resolved to."""
 
     @property
     def state(self) -> JobState:
@@ -136,10 +162,9 @@ class JobLedger:
             keys.job_done(job_id),
             keys.job_state(job_id),
             keys.command_succeeded(conference_id, command_id),
-            keys.conference_job(conference_id),
         ]
         limit = "" if delivery_limit is None else str(delivery_limit)
-        args: list[str | int] = [repr(time.time()), self._ttl_s, job_id, conference_id, command_id]
+        args: list[str | int] = [repr(time.time()), self._ttl_s, conference_id, command_id]
         args.append(limit)
         if take is not None:
             job_keys += take.keys[:2]  # its third, the job state, is KEYS[2] already
@@ -167,24 +192,45 @@ class JobLedger:
         number, attempts = (int(v) for v in reply)
         return Fault(number=number, attempts=attempts)
 
-    def publish(self, outcome: Outcome) -> str | None:
-        """Append the outcome unless this job already has one; returns the entry id or None."""
+    def publish(self, outcome: Outcome, started: Started | None = None) -> str | None:
+        """Append the outcome unless this job already has one; returns the entry id or None.
+
+        With ``started`` (the job's 2xx), the same step stores its start window, makes
+        the job a candidate for its conference's recordings (or, for a name, schedules
+        resolving it) and schedules reconciliation."""
         remember = "1" if outcome.status == "succeeded" and outcome.command_id else "0"
-        entry_id = self._publish(
-            keys=[
-                keys.job_done(outcome.job_id),
-                self.stream,
-                keys.command_succeeded(outcome.conference_id, outcome.command_id or ""),
-            ],
-            args=[
-                outcome.job_id,
-                self._ttl_s,
-                self._maxlen,
-                outcome.to_json(),
-                outcome.status,
-                remember,
-            ],
-        )
+        job_keys = [
+            keys.job_done(outcome.job_id),
+            self.stream,
+            keys.command_succeeded(outcome.conference_id, outcome.command_id or ""),
+        ]
+        args: list[str | int | float] = [
+            outcome.job_id,
+            self._ttl_s,
+            self._maxlen,
+            outcome.to_json(),
+            outcome.status,
+            remember,
+        ]
+        if started is not None:
+            by_name = conference_is_name(outcome.conference_id)
+            job_keys += [keys.job_state(outcome.job_id), keys.RECONCILE_DUE]
+            if not by_name:
+                job_keys.append(keys.conference_jobs(outcome.conference_id))
+            member = (
+                name_member(outcome.job_id) if by_name else conference_member(outcome.conference_id)
+            )
+            args += [
+                repr(started.answered_at),
+                repr(started.offset),
+                repr(started.skew_s),
+                started.format,
+                started.channels,
+                started.region,
+                member,
+                repr(started.poll_at),
+            ]
+        entry_id = self._publish(keys=job_keys, args=args)
         if not entry_id:
             return None
         metrics.outcome_published(outcome)
@@ -209,10 +255,11 @@ class JobLedger:
         """Where the job stands, in one atomic read (changes nothing); None if unknown."""
         reply: Any = self._read(keys=[keys.job_done(job_id), keys.job_state(job_id), self.stream])
         known, deliveries, attempts, conference_id, command_id, enqueued_at, entry_id, outcome = (
-            reply
+            reply[:8]
         )
         if known != "1":
             return None
+        lo, hi, fmt, channels, region, name_state, resolved_id = reply[8:]
         return JobRecord(
             conference_id=conference_id or None,
             command_id=command_id or None,
@@ -221,4 +268,17 @@ class JobLedger:
             attempts=int(attempts),
             finished=bool(entry_id),
             outcome=Outcome.model_validate_json(outcome) if outcome else None,
+            window=JobWindow(job_id, float(lo), float(hi), fmt or None, channels or None)
+            if lo and hi
+            else None,
+            region=region or None,
+            name_state=name_state or None,
+            resolved_id=resolved_id or None,
         )
+
+    def set_name_state(self, job_id: str, state: NameState, resolved_id: str | None = None) -> None:
+        """Record how resolving the job's conference name went."""
+        key = keys.job_state(job_id)
+        if resolved_id:  # first: whoever reads "resolved" finds the id
+            self._client.hset(key, "resolved_id", resolved_id)
+        self._client.hset(key, "name_state", state)

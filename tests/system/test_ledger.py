@@ -33,8 +33,8 @@ def test_record_follows_a_job_from_queued_to_its_outcome(redis_proc: ManagedProc
     assert ledger.begin(job_id, "conf 1/é", "cmd-1") is not None
     running = ledger.record(job_id)
     assert running is not None and running.deliveries == 1 and running.state == "running"
-    # The first delivery makes this job the one its conference's recordings belong to.
-    assert client.get(keys.conference_job("conf 1/é")) == f"{job_id} cmd-1"
+    # The first delivery records the job's conference and command.
+    assert client.hget(keys.job_state(job_id), "command_id") == "cmd-1"
 
     outcome = Outcome(
         job_id=job_id, conference_id="conf 1/é", command_id="cmd-1", status="succeeded",

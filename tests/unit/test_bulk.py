@@ -17,7 +17,7 @@ from confrec.tasks.job import RecordStartJob
 from confrec.worker.batches.bulkfile import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
 from confrec.worker.batches.bulkrun import run_bulk
 from confrec.worker.batches.report import default_wait_timeout
-from confrec.worker.batches.watch import BatchWatch, Marks
+from confrec.worker.batches.watch import BatchWatch
 from confrec.worker.exitcodes import ExitCode
 
 
@@ -229,7 +229,7 @@ def test_broker_down_advice_names_batch_key_only_when_one_was_given(
 def test_waiting_prints_whole_seconds(tmp_path: Path) -> None:
     err = _console()
     watch = BatchWatch(_nothing_listens(), _console(), err)
-    watch.follow("batch", 3, Marks("0-0", "0-0"), wait_timeout=24.9591)
+    watch.follow("batch", 3, "0-0", wait_timeout=24.9591)
     assert "waiting up to 25s for 3 outcomes" in _text(err), _text(err)
     assert ".." not in _text(err)
 

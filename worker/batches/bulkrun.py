@@ -46,7 +46,7 @@ def run_bulk(
     batch = str(uuid.uuid4())
     watch = BatchWatch(settings, out, err)
     try:
-        marks = watch.mark()
+        mark = watch.mark()
         _enqueue(create_producer(settings), path, checked.valid, batch, batch_key, err)
     except (EnqueueError, redis.RedisError) as exc:
         failed, enqueued = (
@@ -70,7 +70,7 @@ def run_bulk(
     return watch.follow(
         batch,
         checked.valid,
-        marks,
+        mark,
         wait_timeout=wait_timeout,
         until_saved=until_saved,
         as_json=as_json,

@@ -13,8 +13,7 @@ from rich.table import Table
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.tasks.status import JobStatus
-from confrec.tasks.store.recordings import RecordingsStore
+from confrec.tasks.status import SETTLED, JobStatus
 from confrec.tasks.store.streams import ResultsStream
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
@@ -25,9 +24,17 @@ WAIT_MIN_RATE = 10.0
 #: No default wait is longer; pass ``--timeout`` for bigger files or slower fleets.
 WAIT_CAP_S = 6 * 3600.0
 #: ``--until-saved`` without ``--timeout``: how long after the last outcome it waits for
-#: recordings. Telnyx saves one when its conference ends or recording stops, which this
-#: side cannot know; give ``--timeout`` to match how long your conferences run.
+#: recordings, beyond CONFREC_RECORDING_GRACE_S (a job is ``not_saved`` only past that
+#: grace after its conference ended). Telnyx saves a recording when its conference ends
+#: or recording stops, which this side cannot know: give ``--timeout`` to match how long
+#: your conferences run.
 RECORDINGS_WAIT_S = 600.0
+#: Jobs whose recording state one round of ``wait_for_recordings`` reads, and how often.
+STATES_PER_ROUND = 500
+STATES_EVERY_S = 1.0
+
+
+RECORDING_STATES = ("saved", "not_saved", "unknown", "ambiguous", "pending")
 
 
 @dataclass
@@ -37,17 +44,29 @@ class Tally:
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     retried: Counter[tuple[str, str]] = field(default_factory=Counter)
     started: set[str] | None = None
-    """With ``--until-saved``: the jobs that started a recording (succeeded, not a
-    duplicate of another job's command), whose ``conference.recording.saved`` is awaited."""
-    saved: set[str] | None = None
-    """With ``--until-saved``: those of ``started`` Telnyx reported saved."""
+    """With ``--until-saved``: the jobs Telnyx accepted (a duplicate of another job's
+    command included: its recording is its original's), whose recording is awaited."""
+    states: dict[str, str] = field(default_factory=dict)
+    """With ``--until-saved``: the recording state of each of ``started`` last read."""
+
+    def count(self, state: str) -> int:
+        return sum(1 for s in self.states.values() if s == state)
+
+    @property
+    def saved(self) -> int:
+        return self.count("saved")
+
+    @property
+    def unsettled(self) -> list[str]:
+        """Started jobs whose recording is still ``pending`` (or not read yet)."""
+        return [j for j in sorted(self.started or ()) if self.states.get(j) not in SETTLED]
 
     def add(self, outcome: Outcome) -> None:
         key = (outcome.status, outcome.reason)
         self.counts[key] += 1
         if outcome.attempts > 1:
             self.retried[key] += 1
-        if self.started is not None and outcome.status == "succeeded" and not outcome.duplicate_of:
+        if self.started is not None and outcome.status == "succeeded":
             self.started.add(outcome.job_id)
 
     @property
@@ -66,8 +85,8 @@ class Tally:
             "by_reason": {f"{s}/{r}": n for (s, r), n in sorted(self.counts.items())},
             "retried": sum(self.retried.values()),
         } | (
-            {"started": len(self.started), "saved": len(self.saved)}
-            if self.started is not None and self.saved is not None
+            {"started": len(self.started)} | {s: self.count(s) for s in RECORDING_STATES}
+            if self.started is not None
             else {}
         )
 
@@ -120,30 +139,26 @@ def wait_for_batch(
 
 
 def wait_for_recordings(
-    recordings: RecordingsStore,
+    states_of: Callable[[list[str]], dict[str, str | None]],
     tally: Tally,
     *,
-    after: str,
     timeout_s: float,
-    on_saved: Callable[[Tally], None] | None = None,
+    on_state: Callable[[Tally], None] | None = None,
 ) -> bool:
-    """Follow the recordings stream from ``after`` until every job of ``tally.started``
-    has one (``tally.saved``); False when ``timeout_s`` ran out first."""
-    assert tally.started is not None
-    saved = tally.saved = set()
+    """Read the recording state of every job of ``tally.started`` until none is
+    ``pending``; False when ``timeout_s`` ran out first. States are read, not followed:
+    a recording found by reconciliation, or matched once a late fact arrives, is seen
+    the same way as one a webhook brought."""
     deadline = time.monotonic() + timeout_s
-    if not tally.started:
-        return True
-    for entry in recordings.follow(after, block_ms=500):
-        if entry is not None and entry.job_id in tally.started and entry.job_id not in saved:
-            saved.add(entry.job_id)
-            if on_saved is not None:
-                on_saved(tally)
-            if len(saved) == len(tally.started):
-                return True
-        if time.monotonic() > deadline:
-            return False
-    return False
+    while True:
+        for job_id, state in states_of(tally.unsettled[:STATES_PER_ROUND]).items():
+            tally.states[job_id] = state or "pending"
+        if on_state is not None:
+            on_state(tally)
+        left = deadline - time.monotonic()
+        if not tally.unsettled or left <= 0:
+            return not tally.unsettled
+        time.sleep(min(STATES_EVERY_S, left))
 
 
 def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
@@ -153,10 +168,10 @@ def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
     table.add_column("reason")
     table.add_column("jobs", justify="right")
     table.add_column("of which retried", justify="right")
-    followed = tally.started is not None and tally.saved is not None
+    followed = tally.started is not None
     if followed:
         table.add_column("recordings saved", justify="right")
-    saved = len(tally.saved or ())
+    saved = tally.saved
     for (status, reason), n in sorted(tally.counts.items()):
         style = "green" if status == "succeeded" else "red"
         row = [f"[{style}]{status}[/{style}]", reason, str(n), str(tally.retried[(status, reason)])]
@@ -189,11 +204,15 @@ def status_lines(status: JobStatus) -> list[str]:
     ]
     if status.outcome is not None:
         lines.append(f"outcome        {outcome_line(status.outcome, as_json=False)}")
-    for event in status.recordings:
-        payload = event.get("payload") or {}
-        urls = payload.get("recording_urls") or {}
-        url = urls.get(payload.get("format")) or next(iter(urls.values()), "")
-        lines.append(f"recording      {payload.get('recording_id')} {payload.get('format')} {url}")
-    if not status.recordings:
-        lines.append("recordings     none saved yet")
+    view = status.recording
+    if view.state is not None:
+        why = f" ({view.reason})" if view.reason else ""
+        lines.append(f"recording      {view.state}{why}")
+    for rec in view.recordings:
+        urls = rec.get("recording_urls") or {}
+        url = urls.get(rec.get("format")) or next(iter(urls.values()), "links expired")
+        fmt, source = rec.get("format"), rec["source"]
+        lines.append(f"recording_id   {rec['recording_id']} {fmt} {source} {url}")
+    for rec in view.other_recordings:
+        lines.append(f"other          {rec['recording_id']} {rec['match']}")
     return lines

@@ -15,8 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
+from confrec.tasks.status import job_status
 from confrec.tasks.store.streams import ResultsStream
 from confrec.worker.batches.report import (
+    RECORDING_STATES,
     RECORDINGS_WAIT_S,
     Tally,
     default_wait_timeout,
@@ -27,7 +29,7 @@ from confrec.worker.batches.report import (
 )
 from confrec.worker.broker.clients import state_client
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.producing import create_recordings
+from confrec.worker.producing import create_conferences, create_ledger
 
 
 @dataclass(frozen=True)
@@ -36,16 +38,9 @@ class BulkResult:
     missing: int = 0
     """Outcomes not seen in time."""
     unsaved: int = 0
-    """With recordings followed: started recordings not reported saved in time."""
-
-
-@dataclass(frozen=True)
-class Marks:
-    """Where the results and recordings streams ended before the batch was enqueued:
-    the watch reads from there, so it sees every entry of the batch and no older one."""
-
-    outcomes: str
-    recordings: str
+    """With recordings followed: started jobs whose recording was still pending."""
+    states: dict[str, int] | None = None
+    """With recordings followed: started jobs by recording state."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +58,13 @@ class Waited:
 
     @property
     def unsaved(self) -> int:
-        """Started recordings not reported saved (0 when recordings were not followed)."""
-        started, saved = self.tally.started, self.tally.saved
-        return 0 if started is None else len(started) - len(saved or ())
+        """Started jobs whose recording is still pending (0 when not followed)."""
+        return len(self.tally.unsettled) if self.tally.started is not None else 0
+
+    @property
+    def settled_unsaved(self) -> int:
+        """Started jobs Telnyx did not save, or whose recording cannot be told."""
+        return sum(self.tally.count(s) for s in ("not_saved", "unknown", "ambiguous"))
 
     def as_dict(self) -> dict[str, object]:
         return self.tally.as_dict() | {
@@ -82,28 +81,31 @@ class BatchWatch:
         state = state_client(settings)
         self.settings = settings
         self.stream = ResultsStream(state, settings.results_stream)
-        self.recordings = create_recordings(settings, state)
+        self.ledger = create_ledger(settings, state)
+        self.conferences = create_conferences(settings, state)
         self.out = out
         self.err = err
 
-    def mark(self) -> Marks:
-        """Call before enqueueing (raises ``redis.RedisError``)."""
-        return Marks(self.stream.last_id(), self.recordings.last_id())
+    def mark(self) -> str:
+        """Where the results stream ends: call before enqueueing, and the watch sees every
+        outcome of the batch and no older one (raises ``redis.RedisError``)."""
+        return self.stream.last_id()
 
     def follow(
         self,
         batch: str,
         total: int,
-        marks: Marks,
+        mark: str,
         *,
         wait_timeout: float | None = None,
         until_saved: bool = False,
         as_json: bool = False,
     ) -> BulkResult:
         """Wait for the batch's ``total`` outcomes within ``wait_timeout`` (default:
-        ``default_wait_timeout``); with ``until_saved`` then for each started recording's
-        ``conference.recording.saved``, within what is left of ``wait_timeout`` (default:
-        ``RECORDINGS_WAIT_S`` more). Prints the summary; the code says how it ended."""
+        ``default_wait_timeout``); with ``until_saved`` then until each started job's
+        recording state is settled, within what is left of ``wait_timeout`` (default:
+        CONFREC_RECORDING_GRACE_S + ``RECORDINGS_WAIT_S`` more). Prints the summary; the
+        code says how it ended."""
         timeout = (
             default_wait_timeout(total, self.settings) if wait_timeout is None else wait_timeout
         )
@@ -111,11 +113,12 @@ class BatchWatch:
         began = time.monotonic()
         tally = Tally(started=set()) if until_saved else Tally()
         try:
-            self._outcomes(batch, total, marks.outcomes, timeout, tally)
+            self._outcomes(batch, total, mark, timeout, tally)
             if until_saved and tally.done == total:
                 spent = time.monotonic() - began
-                left = RECORDINGS_WAIT_S if wait_timeout is None else max(timeout - spent, 0.0)
-                self._saved(tally, marks.recordings, left)
+                default = self.settings.recording_grace_s + RECORDINGS_WAIT_S
+                left = default if wait_timeout is None else max(timeout - spent, 0.0)
+                self._saved(tally, left)
         except redis.RedisError as exc:
             self._error(
                 f"redis {self.settings.safe_state_url} failed while waiting: "
@@ -151,21 +154,27 @@ class BatchWatch:
                 tally=tally,
             )
 
-    def _saved(self, tally: Tally, start: str, timeout: float) -> None:
+    def _saved(self, tally: Tally, timeout: float) -> None:
         started = len(tally.started or ())
         self.err.print(
-            f"waiting up to {seconds(timeout)} for {started} recordings to be saved",
+            f"waiting up to {seconds(timeout)} for the recordings of {started} started jobs",
             highlight=False,
         )
         with progress_bar(self.err) as progress:
-            bar = progress.add_task("saved", total=started, status="")
+            bar = progress.add_task("recordings", total=started, status="")
 
-            def saved(tally: Tally) -> None:
-                progress.update(bar, completed=len(tally.saved or ()))
+            def seen(tally: Tally) -> None:
+                status = "  ".join(f"{s} {tally.count(s)}" for s in RECORDING_STATES[:-1])
+                progress.update(bar, completed=started - len(tally.unsettled), status=status)
 
-            wait_for_recordings(
-                self.recordings, tally, after=start, timeout_s=timeout, on_saved=saved
-            )
+            wait_for_recordings(self._states, tally, timeout_s=timeout, on_state=seen)
+
+    def _states(self, job_ids: list[str]) -> dict[str, str | None]:
+        states: dict[str, str | None] = {}
+        for job_id in job_ids:
+            found = job_status(self.ledger, self.conferences, job_id)
+            states[job_id] = found.recording.state if found else None
+        return states
 
     def _report(self, waited: Waited, as_json: bool) -> BulkResult:
         tally = waited.tally
@@ -175,7 +184,7 @@ class BatchWatch:
             self.out.print(summary_table(tally))
             print(f"batch {waited.batch}")
             if tally.started is not None:
-                print(f"{len(tally.started)} started, {len(tally.saved or ())} saved")
+                print(recordings_line(tally))
         if waited.missing:
             self._error(
                 f"timed out after {seconds(waited.timeout_s)}: {waited.missing} of "
@@ -184,17 +193,40 @@ class BatchWatch:
                 "running"
             )
             return BulkResult(ExitCode.TIMED_OUT, waited.missing)
+        states = {s: tally.count(s) for s in RECORDING_STATES}
+        if waited.unsaved and self.conferences.webhooks_unverifiable():
+            self._error(
+                f"{waited.unsaved} started recordings still pending, and confrec serve is "
+                "answering Telnyx's webhooks 503: it has no TELNYX_PUBLIC_KEY to verify them "
+                "with. Set it and restart serve; Telnyx retries its webhooks for a while"
+            )
+            return BulkResult(ExitCode.WEBHOOKS_UNVERIFIED, unsaved=waited.unsaved, states=states)
         if waited.unsaved:
             self._error(
-                f"{waited.unsaved} of {len(tally.started or ())} started recordings not "
-                f"reported saved in time (batch {waited.batch}); Telnyx saves a recording when "
-                "its conference ends or recording stops: see `confrec status JOB_ID` later"
+                f"{waited.unsaved} of {len(tally.started or ())} started recordings still "
+                f"pending after {seconds(waited.timeout_s)} (batch {waited.batch}); Telnyx "
+                "saves a recording when its conference ends or recording stops: see "
+                "`confrec status JOB_ID` later"
             )
-            return BulkResult(ExitCode.TIMED_OUT, unsaved=waited.unsaved)
-        return BulkResult(ExitCode.JOB_FAILED if tally.failed else ExitCode.OK)
+            return BulkResult(ExitCode.TIMED_OUT, unsaved=waited.unsaved, states=states)
+        if waited.settled_unsaved:
+            self._error(
+                f"{waited.settled_unsaved} of {len(tally.started or ())} started recordings "
+                f"not saved, unknown or ambiguous (batch {waited.batch}): `confrec status "
+                "JOB_ID` says why"
+            )
+            return BulkResult(ExitCode.NOT_SAVED, states=states)
+        code = ExitCode.JOB_FAILED if tally.failed else ExitCode.OK
+        return BulkResult(code, states=states if tally.started is not None else None)
 
     def _error(self, message: str) -> None:
         self.err.print(f"error: {message}", highlight=False, markup=False)
+
+
+def recordings_line(tally: Tally) -> str:
+    """started / saved / not saved / unknown / ambiguous / pending, in one line."""
+    counts = ", ".join(f"{tally.count(s)} {s.replace('_', ' ')}" for s in RECORDING_STATES)
+    return f"recordings: {len(tally.started or ())} started, {counts}"
 
 
 def progress_bar(console: Console) -> Progress:

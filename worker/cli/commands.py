@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.cli import output, processes
+from confrec.worker.cli import output, processes, recordings
 from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
 
@@ -237,13 +237,13 @@ def status(
     from confrec.tasks.status import job_status
     from confrec.worker.batches.report import status_lines
     from confrec.worker.broker.clients import state_client
-    from confrec.worker.producing import create_ledger, create_recordings
+    from confrec.worker.producing import create_conferences, create_ledger
 
     settings = load_settings()
     client = state_client(settings)
     try:
         found = job_status(
-            create_ledger(settings, client), create_recordings(settings, client), job_id
+            create_ledger(settings, client), create_conferences(settings, client), job_id
         )
     except redis.RedisError as exc:
         fail(f"redis {settings.safe_state_url}: {exc}", ExitCode.BROKER)
@@ -285,6 +285,7 @@ cli.command()(processes.simulate)
 cli.command()(processes.serve)
 cli.command()(processes.demo)
 cli.command(context_settings=PASSTHROUGH, add_help_option=False)(processes.flower)
+cli.add_typer(recordings.recordings, name="recordings")
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def run_demo(
             err.print(f"error: {exc}", markup=False, highlight=False)
             return ExitCode.INVALID
         watch = BatchWatch(settings, out, err)
-        marks = watch.mark()
+        mark = watch.mark()
         err.print(f"POST {root}/v1/jobs/bulk: {jobs} conferences", highlight=False)
         started = time.monotonic()
         response = httpx.post(
@@ -89,7 +89,7 @@ def run_demo(
         if response.status_code != 202:
             err.print(f"error: confrec serve answered {response.status_code}: {response.text}")
             return ExitCode.INVALID
-        result = watch.follow(response.json()["batch"], jobs, marks, until_saved=True)
+        result = watch.follow(response.json()["batch"], jobs, mark, until_saved=True)
         out.print(
             f"{jobs} jobs in {time.monotonic() - started:.1f}s, enqueued over HTTP. Some "
             "conferences were made faulty on purpose: flaky-/drop- ones were retried and "
@@ -144,4 +144,5 @@ def verdict(result: BulkResult, jobs: int, err: Console) -> ExitCode:
             else f"{result.unsaved} started recordings not reported saved"
         )
         err.print(f"error: demo incomplete: {missing}", highlight=False)
-    return ExitCode.OK if result.code in (ExitCode.OK, ExitCode.JOB_FAILED) else result.code
+    fine = (ExitCode.OK, ExitCode.JOB_FAILED, ExitCode.NOT_SAVED)
+    return ExitCode.OK if result.code in fine else result.code

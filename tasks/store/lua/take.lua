@@ -13,6 +13,7 @@ local function take(bucket, pause, state, rate, burst, now, budget, reserved)
   local function record()
     redis.call('HINCRBY', state, 'attempts', 1)
     redis.call('HSET', state, 'last_attempt_at', now)
+    redis.call('HSETNX', state, 'first_attempt_at', now)
     return {0, 0}
   end
   local paused = redis.call('PTTL', pause)

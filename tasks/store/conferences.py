@@ -1,0 +1,194 @@
+"""ConferenceStore: the facts about a conference that say whether its recordings were saved.
+
+Per conference id: the jobs that started a recording on it (their start windows), the
+recordings Telnyx reported (each once, by ``recording_id``, whether a webhook or the
+recordings list told of it first), and its end. Who owns which recording is never stored:
+``tasks.matching`` decides it from these facts whenever they are read, so the order in
+which they arrive cannot change the answer.
+
+A recording newly stored is also appended to the recordings stream (PRODUCT.md: field
+``event``, and ``job_id``/``command_id`` when it matches a job — the match as the facts
+stood then; a job's status is the authority).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from confrec.tasks.matching import JobWindow, assign
+from confrec.tasks.recording import Recording
+from confrec.tasks.store import keys
+from confrec.tasks.store.schedule import conference_member
+from confrec.tasks.store.scripts import register
+
+SAVED = "conference.recording.saved"
+ENDED = "conference.ended"
+#: How long a refused webhook is remembered.
+UNVERIFIABLE_NOTE_S = 3600
+
+
+@dataclass(frozen=True)
+class ConferenceFacts:
+    conference_id: str
+    jobs: list[JobWindow]
+    recordings: list[Recording]
+    ended_at: float | None
+    """Our clock when we learned the conference had ended."""
+    end_reason: str | None
+    final_at: float | None
+    """When a list of its recordings was made past ``ended_at`` + the grace."""
+
+
+@dataclass(frozen=True)
+class StoredRecording:
+    entry_id: str
+    job_id: str | None
+
+
+class ConferenceStore:
+    """``client`` decodes replies (``decode_responses=True``)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        recordings_stream: str,
+        *,
+        ttl_s: int = 604800,
+        maxlen: int = 1_000_000,
+        grace_s: float = 900.0,
+        per_conference: int = 1000,
+    ) -> None:
+        self._redis = client
+        self.stream = recordings_stream
+        self.grace_s = grace_s
+        self._ttl_s = ttl_s
+        self._maxlen = maxlen
+        self._per_conference = per_conference
+        self._store = register(client, "recording_store")
+        self._ended = register(client, "conference_ended")
+
+    def store_recording(
+        self, rec: Recording, event: dict[str, Any] | None = None
+    ) -> StoredRecording | None:
+        """Store a recording unless its id is stored already; None for a repeat.
+        ``event``: the webhook's ``data`` (reconciliation has none; one is made up so
+        the stream's ``event`` field always holds a saved event)."""
+        facts = self.facts(rec.conference_id)
+        owner = _owner(facts, rec)
+        command_id: Any = self._redis.hget(keys.job_state(owner), "command_id") if owner else ""
+        if event is None:
+            event = {
+                "record_type": "event",
+                "event_type": SAVED,
+                "id": f"reconciliation:{rec.recording_id}",
+                "payload": rec.model_dump(exclude_none=True),
+            }
+        entry_id = self._store(
+            keys=[keys.conference_recordings(rec.conference_id), self.stream],
+            args=[
+                self._ttl_s,
+                self._maxlen,
+                rec.recording_id,
+                rec.model_dump_json(),
+                json.dumps(event, separators=(",", ":")),
+                rec.source,
+                rec.conference_id,
+                owner or "",
+                command_id or "",
+                self._per_conference,
+            ],
+        )
+        return StoredRecording(str(entry_id), owner) if entry_id else None
+
+    def store_ended(
+        self, conference_id: str, *, reason: str | None, source: str, occurred_at: str | None
+    ) -> bool:
+        """Store the conference's end (the first one told wins); True when new."""
+        now = time.time()
+        stored = self._ended(
+            keys=[
+                keys.conference_facts(conference_id),
+                keys.conference_jobs(conference_id),
+                keys.RECONCILE_DUE,
+            ],
+            args=[
+                repr(now),
+                self._ttl_s,
+                reason or "",
+                source,
+                occurred_at or "",
+                repr(now + self.grace_s),
+                conference_member(conference_id),
+            ],
+        )
+        return bool(stored)
+
+    def note_unverifiable_webhook(self) -> None:
+        """serve answered a webhook 503 for want of TELNYX_PUBLIC_KEY: waiting for
+        recordings is waiting for nothing, and ``bulk --until-saved`` says so."""
+        self._redis.set(keys.WEBHOOKS_REFUSED, "1", ex=UNVERIFIABLE_NOTE_S)
+
+    def webhooks_unverifiable(self) -> bool:
+        """Whether serve refused a webhook it could not verify in the last hour."""
+        return bool(self._redis.exists(keys.WEBHOOKS_REFUSED))
+
+    def mark_final(self, conference_id: str, at: float) -> None:
+        """A list past the grace was made: a job with no recording is now ``not_saved``."""
+        key = keys.conference_facts(conference_id)
+        self._redis.hset(key, "final_at", repr(at))
+        self._redis.expire(key, self._ttl_s)
+
+    def index_job(self, conference_id: str, window: JobWindow) -> None:
+        """A job whose conference name resolved to this id joins its candidates."""
+        key = keys.conference_jobs(conference_id)
+        self._redis.hset(key, window.job_id, _window_json(window))
+        self._redis.expire(key, self._ttl_s)
+
+    def facts(self, conference_id: str) -> ConferenceFacts:
+        """Everything stored about the conference, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.conference_jobs(conference_id))
+        pipe.hgetall(keys.conference_recordings(conference_id))
+        pipe.hgetall(keys.conference_facts(conference_id))
+        jobs, recordings, ended = pipe.execute()
+        return ConferenceFacts(
+            conference_id=conference_id,
+            jobs=[_window(job_id, raw) for job_id, raw in jobs.items()],
+            recordings=[Recording.model_validate_json(raw) for raw in recordings.values()],
+            ended_at=_float(ended.get("ended_at")),
+            end_reason=ended.get("end_reason") or None,
+            final_at=_float(ended.get("final_at")),
+        )
+
+
+def _owner(facts: ConferenceFacts, rec: Recording) -> str | None:
+    others = [r for r in facts.recordings if r.recording_id != rec.recording_id]
+    for job_id, match in assign(facts.jobs, [*others, rec]).items():
+        if any(r.recording_id == rec.recording_id for r in match.owned):
+            return job_id
+    return None
+
+
+def _window_json(window: JobWindow) -> str:
+    doc = {"lo": window.lo, "hi": window.hi, "format": window.format, "channels": window.channels}
+    return json.dumps(doc)
+
+
+def _window(job_id: str, raw: str) -> JobWindow:
+    doc = json.loads(raw)
+    return JobWindow(
+        job_id,
+        float(doc["lo"]),
+        float(doc["hi"]),
+        doc.get("format") or None,
+        doc.get("channels") or None,
+    )
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
