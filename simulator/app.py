@@ -1,57 +1,56 @@
-"""The Starlette application standing in for Telnyx ``record_start``.
+"""The Starlette application standing in for Telnyx: ``record_start``, the read calls, files.
 
-One async handler serves ``POST /v2/conferences/{id}/actions/record_start``;
-latency is an ``asyncio.sleep`` so hundreds of slow requests can be in flight
-at once on one thread.  Per request, in this order:
+``POST /v2/conferences/{id}/actions/record_start`` is decided on arrival
+(:mod:`confrec.simulator.decide`), then the reply waits ``latency_ms`` plus any ``slow-MS-``
+delay (an ``asyncio.sleep``, so hundreds of slow requests can be in flight at once on one
+thread).  A recording it started gets its ``conference.recording.saved`` webhook scheduled
+(:mod:`confrec.simulator.webhooks`, only with a webhook URL).  Conferences live
+``conference_seconds`` (or ``endafter-S-``); a timer ends each when it is due and sends
+``conference.ended``.  The read calls are :mod:`confrec.simulator.listing`'s, the files
+behind the links :mod:`confrec.simulator.files`', test hooks under ``/_sim/``
+:mod:`confrec.simulator.introspect`'s; serving is in :mod:`confrec.simulator.server`.
 
-1. arrival is counted (stats, per-second buckets, per-conference log);
-2. bearer auth -> 401;
-3. global fixed-window limit (``limit_rps``) -> 429;
-4. fault script from the conference id (see :mod:`confrec.simulator.faults`)
-   -> 503 / 429 / 408 / dropped connection;
-5. body validation -> 422;
-6. ``missing-`` -> 404, ``ended-`` -> 422 90019;
-7. de-dupe by ``command_id`` and 200 ``{"data": {"result": "ok"}}``; a recording
-   that started (not a repeat) schedules its saved webhook
-   (:mod:`confrec.simulator.webhooks`, only with a webhook URL).
-
-The answer is decided on arrival, then the reply waits ``latency_ms`` plus
-any ``slow-MS-`` delay.  Introspection lives under ``/_sim/`` (see
-:mod:`confrec.simulator.introspect`); serving is in :mod:`confrec.simulator.server`.  Bearer
-tokens are never logged or echoed.
+Internally every time is on the clock given (``SimOptions.clock``, ``time.time`` by default,
+so unit tests can pass their own); what the simulator *reports* is that clock plus
+``clock_skew_s`` (:mod:`confrec.simulator.times`).  Bearer tokens are never logged or echoed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import math
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from confrec.simulator import errors
+from confrec.simulator.auth import bearer_ok
+from confrec.simulator.conferences import Conference, ConferenceBook
+from confrec.simulator.decide import SimConfig, decide
 from confrec.simulator.drop import DropConnection
-from confrec.simulator.faults import Answer
+from confrec.simulator.events import ended_event, saved_event
+from confrec.simulator.files import Links, file_routes, public_base
 from confrec.simulator.introspect import introspection_routes, route_error
+from confrec.simulator.listing import Api, conference_item, listing_routes
 from confrec.simulator.signing import Signer, parse_signing_key
-from confrec.simulator.state import DROPPED_STATUS, SimState
-from confrec.simulator.validation import parse_body, validate_body
-from confrec.simulator.webhooks import SavedRecording, WebhookRetry, WebhookSender
+from confrec.simulator.state import SimState
+from confrec.simulator.times import DateHeader, SimClock, iso
+from confrec.simulator.webhooks import WebhookRetry, WebhookSender
 
-__all__ = ["SimConfig", "Simulator", "conference_id_from_path", "create_app", "decide"]
+__all__ = ["SimOptions", "Simulator", "conference_id_from_path", "create_app"]
 
 ROUTE_PREFIX = "/v2/conferences/"
 ROUTE_SUFFIX = "/actions/record_start"
+MAX_RECORDING_BYTES = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,32 +63,24 @@ class SimOptions:
     dedupe_window_s: float = 60.0
     limit_rps: float | None = None
     webhook_url: str | None = None
-    """Where signed ``conference.recording.saved`` webhooks go; None sends none."""
+    """Where signed webhooks go; None sends none."""
     recording_seconds: float = 1.0
     signing_key: str | None = None
     """Base64 of a 32-byte Ed25519 seed; None: a fresh random key."""
     webhook_retry: WebhookRetry | None = None
     """A shorter webhook retry policy, for tests."""
-
-
-@dataclass(frozen=True, slots=True)
-class SimConfig:
-    """The knobs each request reads."""
-
-    api_key: str | None
-    latency_ms: float
-
-
-@dataclass(slots=True)
-class Reply:
-    """The decided answer to one request (``drop`` = close, send nothing)."""
-
-    status: int
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-    undecodable: bool = False
-    started: SavedRecording | None = None  # the recording this request started, if any
+    conference_seconds: float = 3600.0
+    """A conference's lifetime (``endafter-S-`` overrides), then ``time_exceeded``."""
+    start_lag_ms: float = 0.0
+    """``recording_started_at`` is the request's arrival plus this."""
+    clock_skew_s: float = 0.0
+    """Telnyx's clock minus ours, in every time reported (not webhook signatures)."""
+    public_url: str | None = None
+    """Root of the file links; None: the address a request reached the simulator at."""
+    link_expires_s: int = 600
+    recording_bytes: int = 64 * 1024
+    clock: Callable[[], float] = time.time
+    """Our clock; tests pass their own."""
 
 
 def conference_id_from_path(raw_path: str) -> str | None:
@@ -107,99 +98,15 @@ def conference_id_from_path(raw_path: str) -> str | None:
     return unquote(segment, errors="strict")
 
 
-def _bearer_ok(header: str | None, api_key: str | None) -> bool:
-    """Any non-empty bearer passes when ``api_key`` is None, else it must match."""
-    if not header:
-        return False
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return False
-    if api_key is None:
-        return True
-    return hmac.compare_digest(token.encode(), api_key.encode())
-
-
-def _rate_headers(limit: int, remaining: int, reset_in_s: float) -> dict[str, str]:
-    return {
-        "x-ratelimit-limit": str(limit),
-        "x-ratelimit-remaining": str(remaining),
-        "x-ratelimit-reset": str(max(1, math.ceil(reset_in_s))),
-    }
-
-
-def _too_many(limit: int, reset_in_s: float) -> Reply:
-    headers = {"Retry-After": "1", **_rate_headers(limit, 0, reset_in_s)}
-    return Reply(429, errors.errors_body(errors.rate_limited()), headers)
-
-
-def decide(
-    sim: SimState, cfg: SimConfig, conference_id: str, *, authorized: bool, body: bytes, now: float
-) -> tuple[Reply, float]:
-    """Book-keep one request and decide its reply; returns ``(reply, delay_s)``.
-
-    Synchronous on purpose: with no ``await`` inside, concurrent requests see
-    consistent counters (fault attempts, rate windows, de-dupe).
-    """
-    parsed = parse_body(body)
-    record = sim.arrive(conference_id, parsed.command_id, now)
-    plan = sim.conference(conference_id).plan
-    delay_s = (cfg.latency_ms + plan.slow_ms) / 1000.0
-    reply = _decide(sim, conference_id, authorized, parsed.obj, parsed.error, now)
-    sim.finish(record, DROPPED_STATUS if reply.drop else reply.status)
-    return reply, delay_s
-
-
-def _decide(
-    sim: SimState,
-    conference_id: str,
-    authorized: bool,
-    obj: dict[str, Any] | None,
-    body_error: errors.ErrorDict | None,
-    now: float,
-) -> Reply:
-    if not authorized:
-        return Reply(401, errors.errors_body(errors.auth_failed()))
-
-    allowed, remaining, reset_in = sim.take_global_slot(now)
-    limit = sim.limit_per_window
-    if not allowed and limit is not None:
-        return _too_many(limit, reset_in)
-    ok_headers = {} if limit is None else _rate_headers(limit, remaining, reset_in)
-
-    answer = sim.conference(conference_id).plan.answer_for(sim.next_fault_attempt(conference_id))
-    if answer is Answer.DROP:
-        return Reply(DROPPED_STATUS, drop=True)
-    if answer is Answer.FLAKY:
-        return Reply(503, errors.errors_body(errors.service_unavailable()), {"Retry-After": "1"})
-    if answer is Answer.RATELIMITED:
-        return _too_many(limit or 1, reset_in)
-    if answer is Answer.TIMEOUT408:
-        return Reply(408, errors.errors_body(errors.request_timeout()))
-
-    if obj is None:
-        assert body_error is not None
-        return Reply(422, errors.errors_body(body_error), ok_headers)
-    problems = validate_body(obj)
-    if problems:
-        return Reply(422, errors.errors_body(*problems), ok_headers)
-
-    if answer is Answer.MISSING:
-        return Reply(404, errors.errors_body(errors.conference_not_found()), ok_headers)
-    if answer is Answer.ENDED:
-        return Reply(422, errors.errors_body(errors.conference_ended()), ok_headers)
-
-    command_id = obj.get("command_id")
-    started = None
-    if sim.start_recording(conference_id, command_id if isinstance(command_id, str) else None, now):
-        started = SavedRecording(conference_id, obj["format"], obj.get("channels", "single"), now)
-    return Reply(
-        200,
-        {"data": {"result": "ok"}},
-        ok_headers,
-        undecodable=answer is Answer.UNDECODABLE,
-        started=started,
-    )
+def _check(o: SimOptions) -> None:
+    if o.latency_ms < 0:
+        raise ValueError("latency_ms must be >= 0")
+    if not 0 <= o.recording_seconds < float("inf"):
+        raise ValueError("recording_seconds must be a finite number >= 0")
+    if not abs(o.clock_skew_s) < float("inf"):
+        raise ValueError("clock_skew_s must be a finite number")
+    if not 0 <= o.recording_bytes <= MAX_RECORDING_BYTES:
+        raise ValueError(f"recording_bytes must be 0..{MAX_RECORDING_BYTES}")
 
 
 class Simulator:
@@ -210,23 +117,33 @@ class Simulator:
 
     def __init__(self, options: SimOptions | None = None) -> None:
         o = options or SimOptions()
-        if o.latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
+        _check(o)
+        self.options = o
         self.cfg = SimConfig(api_key=o.api_key, latency_ms=o.latency_ms)
+        self.clock = SimClock(o.clock, o.clock_skew_s)
         self.state = SimState(dedupe_window_s=o.dedupe_window_s, limit_rps=o.limit_rps)
-        seed = None if o.signing_key is None else parse_signing_key(o.signing_key)
-        self.hooks = WebhookSender(
-            o.webhook_url,
-            Signer(seed),
+        self.book = ConferenceBook(
+            lifetime_s=o.conference_seconds,
             recording_seconds=o.recording_seconds,
-            retry=o.webhook_retry,
+            start_lag_s=o.start_lag_ms / 1000.0,
         )
+        self.links = Links(self.clock, o.link_expires_s)
+        seed = None if o.signing_key is None else parse_signing_key(o.signing_key)
+        self.hooks = WebhookSender(o.webhook_url, Signer(seed), retry=o.webhook_retry)
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at: float | None = None
+        api = Api(self.state, self.book, self.links, o.api_key, o.public_url, self.tick)
         routes = [
             Route(ROUTE_PREFIX + "{id:path}" + ROUTE_SUFFIX, self.record_start, methods=["POST"]),
-            *introspection_routes(self.state, self.hooks),
+            *listing_routes(api),
+            *file_routes(self.book, self.links, o.recording_bytes),
+            *introspection_routes(self.state, self.hooks, self),
         ]
         self.app = Starlette(
-            routes=routes, exception_handlers={HTTPException: route_error}, lifespan=self._lifespan
+            routes=routes,
+            exception_handlers={HTTPException: route_error},
+            lifespan=self._lifespan,
+            middleware=[Middleware(DateHeader, clock=self.clock)],
         )
         self.app.router.redirect_slashes = False  # "/x/" is not "/x": a 404, never a redirect
 
@@ -240,27 +157,109 @@ class Simulator:
         try:
             yield
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
             await self.hooks.aclose()
+
+    # -- conference lifetimes ---------------------------------------------------
+
+    def tick(self) -> float:
+        """End every conference that is due (sending ``conference.ended``); returns now."""
+        now = self.clock.now()
+        for conf in self.book.due(now):
+            self._announce_end(conf)
+        self._arm(now)
+        return now
+
+    def _announce_end(self, conf: Conference) -> None:
+        if not conf.plan.no_end_hook:
+            self.hooks.schedule(ended_event(conf, self.links), 0.0, name=conf.name)
+
+    def _arm(self, now: float) -> None:
+        """Keep one timer waiting for the next conference to expire."""
+        due = self.book.next_expiry()
+        if due is None or (self._timer_at is not None and self._timer_at <= due):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = due
+        self._timer = asyncio.get_running_loop().create_task(self._wake(due - now))
+
+    async def _wake(self, delay_s: float) -> None:
+        await asyncio.sleep(max(0.0, delay_s))
+        self._timer, self._timer_at = None, None
+        self.tick()
+
+    # -- Controls (the /_sim/ routes) -----------------------------------------
+
+    def reset(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, None
+        self.state.reset()
+        self.book.reset()
+        self.hooks.reset()
+
+    def end_conference(self, ref: str, region: str | None) -> tuple[int, dict[str, Any]]:
+        now = self.tick()
+        conf = self.book.find(ref, region)
+        if conf is None:
+            return 404, errors.errors_body(errors.resource_not_found())
+        if not self.book.end(conf, "all_left", now):
+            return 409, {"data": conference_item(conf, self.links)}
+        self._announce_end(conf)
+        return 200, {"data": conference_item(conf, self.links)}
+
+    def conferences_json(self) -> list[dict[str, Any]]:
+        now = self.tick()
+        t = self.clock.telnyx
+        return [
+            {
+                **conference_item(conf, self.links),
+                "address": conf.address,
+                "ended_at": None if conf.ended_at is None else iso(t(conf.ended_at)),
+                "recordings": [
+                    {
+                        "id": r.id,
+                        "format": r.format,
+                        "recording_started_at": iso(t(r.started_at)),
+                        "saved": r.saved,
+                        "listed": r.listed(now),
+                    }
+                    for r in conf.recordings
+                ],
+            }
+            for conf in self.book.by_id.values()
+        ]
+
+    # -- record_start ---------------------------------------------------------
 
     async def record_start(self, request: Request) -> Response:
         """``POST /v2/conferences/{id}/actions/record_start``."""
-        now = time.time()
         raw_path: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
         try:
-            conference_id = conference_id_from_path(raw_path.decode("latin-1"))
+            address = conference_id_from_path(raw_path.decode("latin-1"))
         except UnicodeDecodeError:
-            conference_id = None
-        if conference_id is None:
+            address = None
+        if address is None:
             raise HTTPException(404)
         body = await request.body()
-        authorized = _bearer_ok(request.headers.get("Authorization"), self.cfg.api_key)
+        now = self.tick()
+        authorized = bearer_ok(request.headers.get("Authorization"), self.cfg.api_key)
         reply, delay_s = decide(
-            self.state, self.cfg, conference_id, authorized=authorized, body=body, now=now
+            self.state, self.book, self.cfg, address, authorized=authorized, body=body, now=now
         )
-        if reply.started is not None:
-            plan = self.state.conference(conference_id).plan
-            copies = 2 if plan.dup_saved else 1
-            self.hooks.schedule(reply.started, late_ms=plan.late_saved_ms, copies=copies)
+        self._arm(now)
+        rec = reply.started
+        if rec is not None and rec.saved and not rec.conference.plan.no_saved_hook:
+            plan = rec.conference.plan
+            data = saved_event(rec, self.links, public_base(request.scope, self.options.public_url))
+            self.hooks.schedule(
+                data,
+                rec.ended_at - now + plan.late_saved_ms / 1000.0,
+                copies=2 if plan.dup_saved else 1,
+                name=rec.conference.name,
+            )
         if delay_s > 0:
             await asyncio.sleep(delay_s)
         if reply.drop:

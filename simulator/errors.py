@@ -23,6 +23,7 @@ __all__ = [
     "out_of_range",
     "rate_limited",
     "request_timeout",
+    "resource_not_found",
     "route_not_found",
     "service_unavailable",
 ]
@@ -62,6 +63,13 @@ def conference_ended() -> ErrorDict:
         "90019",
         "Conference has already ended",
         "This conference is no longer active and can't receive commands.",
+    )
+
+
+def resource_not_found() -> ErrorDict:
+    """A 404 for an id the API does not know (a recording, a conference)."""
+    return _error(
+        "10005", "Resource not found", "The requested resource or URL could not be found."
     )
 
 

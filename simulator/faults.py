@@ -43,11 +43,28 @@ recording; see :mod:`confrec.simulator.webhooks`):
     arrives after events of recordings that started after it (out of order); its
     ``occurred_at`` stays the time the recording was saved.
 
+Telnyx-side directives (the conference's life and its recordings; a name keeps its
+directives for every conference made under it):
+
+``nosavedhook-...``
+    no ``conference.recording.saved`` webhook is ever sent; the recording is still saved and
+    listed by ``GET /v2/recordings``.
+``unsaved-N-...``
+    the first N recordings started on the conference are never saved: no webhook, never
+    listed (as Telnyx losing them; there is no "failed" webhook).
+``noend-...``
+    the conference ends but its ``conference.ended`` webhook is never sent.
+``listlate-MS-...``
+    a recording shows in ``GET /v2/recordings`` only MS milliseconds after it was saved.
+``endafter-S-...``
+    the conference lives S seconds (instead of ``--conference-seconds``), then ends with
+    reason ``time_exceeded``.
+
 "First N requests" counts the requests that conference receives after
 authentication and the global rate limit (a 401 or a global 429 does not use
 up a fault).  Counted directives chain in order, so
-``flaky-2-ratelimited-1-x`` answers 503, 503, 429, then 200; ``slow-``, ``dupsaved-``
-and ``latesaved-`` can be combined with anything (``slow-500-flaky-1-x``,
+``flaky-2-ratelimited-1-x`` answers 503, 503, 429, then 200; the webhook and Telnyx-side
+directives and ``slow-`` can be combined with anything (``slow-500-flaky-1-x``,
 ``dupsaved-latesaved-300-flaky-1-x``).  A terminal directive wins
 over everything after the counted faults are used up, e.g.
 ``drop-1-missing-x`` drops once and then answers 404 forever.
@@ -84,7 +101,8 @@ _COUNTED: dict[str, Answer] = {
     "drop": Answer.DROP,
     "undecodable": Answer.UNDECODABLE,
 }
-_TIMED = ("slow", "latesaved")  # followed by milliseconds
+_NUMBERED = ("slow", "latesaved", "listlate", "endafter", "unsaved")  # followed by a number
+_FLAGS = ("dupsaved", "nosavedhook", "noend")
 _TERMINAL: dict[str, Answer] = {
     "missing": Answer.MISSING,
     "ended": Answer.ENDED,
@@ -110,6 +128,11 @@ class FaultPlan:
     terminal: Answer | None = None
     dup_saved: bool = False  # deliver the saved webhook twice
     late_saved_ms: float = 0.0  # delay the saved webhook by this much more
+    no_saved_hook: bool = False  # never send the saved webhook
+    unsaved: int = 0  # the first this many recordings are never saved
+    no_end_hook: bool = False  # never send conference.ended
+    list_late_ms: float = 0.0  # listed this long after being saved
+    end_after_s: float | None = None  # the conference's lifetime, instead of the default
 
     def answer_for(self, attempt: int) -> Answer:
         """Answer for the ``attempt``-th (1-based) counted request.
@@ -138,8 +161,8 @@ def _parse_number(token: str) -> int | None:
 def parse_faults(conference_id: str) -> FaultPlan:
     """Parse the directive prefix of ``conference_id`` into a :class:`FaultPlan`."""
     parts = conference_id.split("-")
-    slow_ms = late_ms = 0.0
-    dup_saved = False
+    numbers: dict[str, float] = {}
+    flags: set[str] = set()
     script: list[CountedFault] = []
     terminal: Answer | None = None
     i = 0
@@ -149,23 +172,32 @@ def parse_faults(conference_id: str) -> FaultPlan:
         if word in _TERMINAL:
             terminal = _TERMINAL[word]
             break
-        if word == "dupsaved":
-            dup_saved = True
+        if word in _FLAGS:
+            flags.add(word)
             i += 1
             continue
-        if word not in _TIMED and word not in _COUNTED:
+        if word not in _NUMBERED and word not in _COUNTED:
             break
         if i + 2 >= len(parts):
             break  # "flaky-3" has no id part after the number: not a directive
         number = _parse_number(parts[i + 1])
         if number is None:
             break
-        if word == "slow":
-            slow_ms += float(number)
-        elif word == "latesaved":
-            late_ms += float(number)
+        if word in _NUMBERED:
+            numbers[word] = numbers.get(word, 0.0) + number
         elif number:
             script.append(CountedFault(_COUNTED[word], number))
         i += 2
-    plan = FaultPlan(slow_ms, tuple(script), terminal, dup_saved, late_ms)
+    plan = FaultPlan(
+        slow_ms=numbers.get("slow", 0.0),
+        script=tuple(script),
+        terminal=terminal,
+        dup_saved="dupsaved" in flags,
+        late_saved_ms=numbers.get("latesaved", 0.0),
+        no_saved_hook="nosavedhook" in flags,
+        unsaved=int(numbers.get("unsaved", 0)),
+        no_end_hook="noend" in flags,
+        list_late_ms=numbers.get("listlate", 0.0),
+        end_after_s=numbers.get("endafter"),
+    )
     return NO_FAULTS if plan == NO_FAULTS else plan

@@ -10,11 +10,19 @@ worker's own logs.
 * ``GET  /_sim/requests?conference_id=X``
 * ``GET  /_sim/webhooks``: finished webhook deliveries, in the order they finished
 * ``GET  /_sim/public-key``: ``{"public_key": "<base64>"}``, the key webhooks verify with
-* ``POST /_sim/reset``: forgets everything, cancels pending webhooks
+* ``GET  /_sim/conferences``: every Telnyx conference (all regions), with its address,
+  times (Telnyx's clock) and recordings (``saved``, ``listed``)
+* ``POST /_sim/conferences/{id-or-name}/end`` (``?region=`` picks among names): ends it now
+  (reason ``all_left``) and sends ``conference.ended``; 404 unknown, 409 already ended
+* ``GET  /_sim/calls``: the read calls served (``GET /v2/recordings`` ...): method, path,
+  query, status, time
+* ``POST /_sim/reset``: forgets everything (conferences too), cancels pending webhooks
 * ``GET  /_sim/health``
 """
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,7 +33,17 @@ from confrec.simulator import errors
 from confrec.simulator.state import SimState
 from confrec.simulator.webhooks import WebhookSender
 
-__all__ = ["introspection_routes", "route_error"]
+__all__ = ["Controls", "introspection_routes", "route_error"]
+
+
+class Controls(Protocol):
+    """What the ``/_sim/`` routes ask of the simulator beyond its state."""
+
+    def reset(self) -> None: ...
+
+    def end_conference(self, ref: str, region: str | None) -> tuple[int, dict[str, Any]]: ...
+
+    def conferences_json(self) -> list[dict[str, Any]]: ...
 
 
 async def route_error(request: Request, exc: Exception) -> Response:
@@ -39,8 +57,10 @@ async def route_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def introspection_routes(sim: SimState, hooks: WebhookSender) -> list[BaseRoute]:
-    """The ``/_sim/*`` routes, reading ``sim`` and ``hooks``."""
+def introspection_routes(
+    sim: SimState, hooks: WebhookSender, controls: Controls
+) -> list[BaseRoute]:
+    """The ``/_sim/*`` routes, reading ``sim`` and ``hooks``, acting through ``controls``."""
 
     async def stats(request: Request) -> Response:
         include = request.query_params.get("conferences", "1").lower() not in ("0", "false", "no")
@@ -62,9 +82,20 @@ def introspection_routes(sim: SimState, hooks: WebhookSender) -> list[BaseRoute]
         return JSONResponse({"public_key": hooks.signer.public_key})
 
     async def reset(request: Request) -> Response:
-        sim.reset()
-        hooks.reset()
+        controls.reset()
         return JSONResponse({"ok": True})
+
+    async def conferences(request: Request) -> Response:
+        return JSONResponse(controls.conferences_json())
+
+    async def end(request: Request) -> Response:
+        status, doc = controls.end_conference(
+            request.path_params["ref"], request.query_params.get("region")
+        )
+        return JSONResponse(doc, status_code=status)
+
+    async def calls(request: Request) -> Response:
+        return JSONResponse(sim.calls)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -75,5 +106,8 @@ def introspection_routes(sim: SimState, hooks: WebhookSender) -> list[BaseRoute]
         Route("/_sim/webhooks", webhooks, methods=["GET"]),
         Route("/_sim/public-key", public_key, methods=["GET"]),
         Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/conferences", conferences, methods=["GET"]),
+        Route("/_sim/conferences/{ref:path}/end", end, methods=["POST"]),
+        Route("/_sim/calls", calls, methods=["GET"]),
         Route("/_sim/health", health, methods=["GET"]),
     ]

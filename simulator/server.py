@@ -63,6 +63,7 @@ def _config(app: ASGIApp, host: str, port: int, log_level: str | None) -> uvicor
         log_level=log_level,
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the simulator writes its own Date, on Telnyx's clock
         backlog=1024,
         timeout_graceful_shutdown=_GRACE_S,
     )

@@ -1,4 +1,7 @@
-"""In-memory bookkeeping for the simulator: counters, de-duplication, stats.
+"""In-memory bookkeeping for the simulator: counters, de-duplication, stats, calls made.
+
+``conferences`` here is per *address* (the path segment a request used: what its faults,
+counters and de-dupe go by); Telnyx's conferences are :mod:`confrec.simulator.conferences`'.
 
 Kept free of the web framework and of the clock (callers pass ``now``) so the
 rules can be unit-tested directly.  No locking: uvicorn runs every handler on
@@ -69,6 +72,7 @@ class SimState:
         self.recordings_started = 0
         self.status_counts: dict[int, int] = {}
         self.conferences: dict[str, ConferenceState] = {}
+        self.calls: list[dict[str, Any]] = []  # the read calls (GET /v2/recordings, ...)
         self._second_bucket: int | None = None
         self._second_count = 0
         self.max_requests_in_any_second = 0
@@ -143,6 +147,12 @@ class SimState:
         conf.recordings += 1
         self.recordings_started += 1
         return True
+
+    def log_call(self, method: str, path: str, query: str, status: int, now: float) -> None:
+        """One read call (not ``record_start``), for ``GET /_sim/calls``."""
+        self.calls.append(
+            {"t": now, "method": method, "path": path, "query": query, "status": status}
+        )
 
     def finish(self, record: RequestRecord, status: int) -> None:
         """Record the status decided for a request (0 = connection dropped)."""

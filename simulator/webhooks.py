@@ -1,27 +1,25 @@
-"""Telnyx's webhook side: a signed ``conference.recording.saved`` per recording started.
+"""Telnyx's webhook side: signed ``conference.recording.saved`` and ``conference.ended`` events.
 
-With a webhook URL, each request that *started* a recording (a 200 that was not a
-de-duplicated repeat) schedules one delivery (two with ``dupsaved-``): the recording is
-"saved" ``recording_seconds`` later (plus ``latesaved-MS-``), and a task POSTs the event
-to the URL with httpx, signed as Telnyx signs (:mod:`confrec.simulator.signing`), a fresh
-timestamp per attempt.  A non-2xx answer or a transport error is retried after a backoff
-(0.2 s doubling to 5 s) until ``max_attempts`` (10) or ``give_up_after_s`` (60 s) is
-reached; each attempt has its own timeout (5 s).  ``data`` (and so ``data.id``) stays the
-same across retries and duplicates; ``meta.attempt`` counts the attempts of a delivery.
+The app hands each event's ``data`` (:mod:`confrec.simulator.events`) to
+:meth:`WebhookSender.schedule` with a delay (a recording is saved ``recording_seconds``
+after it started, plus ``latesaved-MS-``; a conference ends when it ends) and a number of
+copies (two with ``dupsaved-``); a task POSTs the event to the URL with httpx, signed as
+Telnyx signs (:mod:`confrec.simulator.signing`), a fresh timestamp per attempt — on the
+real clock, never the simulator's skewed one, so a receiver's 300 s tolerance still holds.
+A non-2xx answer or a transport error is retried after a backoff (0.2 s doubling to 5 s)
+until ``max_attempts`` (10) or ``give_up_after_s`` (60 s) is reached; each attempt has its
+own timeout (5 s).  ``data`` (and so ``data.id``) stays the same across retries and
+duplicates; ``meta.attempt`` counts the attempts of a delivery.
 
-The URL given is the only place anything is sent: the recording URLs in the payload
-point at a host that does not exist (``sim.telnyx.invalid``).
+The URL given is the only place anything is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,18 +27,7 @@ import httpx
 
 from confrec.simulator.signing import Signer
 
-__all__ = [
-    "Delivery",
-    "SavedRecording",
-    "WebhookRetry",
-    "WebhookSender",
-    "check_webhook_url",
-    "saved_event",
-]
-
-EVENT_TYPE = "conference.recording.saved"
-RECORDINGS_ROOT = "https://sim.telnyx.invalid"
-FAKE_CONNECTION_ID = "1111111111111111111"
+__all__ = ["Delivery", "WebhookRetry", "WebhookSender", "check_webhook_url"]
 
 
 def check_webhook_url(url: str) -> str:
@@ -62,54 +49,12 @@ class WebhookRetry:
     timeout_s: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class SavedRecording:
-    """What a request that started a recording asked for."""
-
-    conference_id: str
-    format: str
-    channels: str
-    started_at: float  # unix seconds
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def saved_event(rec: SavedRecording, recording_seconds: float) -> dict[str, Any]:
-    """The ``data`` of the event: fresh ids, saved ``recording_seconds`` after the start."""
-    recording_id = str(uuid.uuid4())
-    ended_at = rec.started_at + recording_seconds
-    file_name = f"{recording_id}.{rec.format}"
-    return {
-        "record_type": "event",
-        "event_type": EVENT_TYPE,
-        "id": str(uuid.uuid4()),
-        "occurred_at": _iso(ended_at),
-        "payload": {
-            "conference_id": rec.conference_id,
-            "recording_id": recording_id,
-            "format": rec.format,
-            "channels": rec.channels,
-            "recording_started_at": _iso(rec.started_at),
-            "recording_ended_at": _iso(ended_at),
-            "recording_urls": {rec.format: f"{RECORDINGS_ROOT}/recordings/{file_name}"},
-            "public_recording_urls": {
-                rec.format: f"{RECORDINGS_ROOT}/public/recordings/{file_name}"
-            },
-            "connection_id": FAKE_CONNECTION_ID,
-            "call_control_id": f"v3:{secrets.token_urlsafe(33)}",
-            "call_session_id": str(uuid.uuid4()),
-            "client_state": None,
-        },
-    }
-
-
 @dataclass(slots=True)
 class Delivery:
     """One delivery of one event: ``status`` is the last answer's (0 = no answer)."""
 
     data: dict[str, Any]
+    name: str | None = None  # the conference's name (the simulator's own addition)
     attempts: int = 0
     status: int | None = None
     result: str | None = None  # "sent" or "failed" once finished
@@ -118,8 +63,10 @@ class Delivery:
         payload = self.data["payload"]
         return {
             "id": self.data["id"],
+            "event_type": self.data["event_type"],
             "conference_id": payload["conference_id"],
-            "recording_id": payload["recording_id"],
+            "conference_name": self.name,
+            "recording_id": payload.get("recording_id"),
             "attempts": self.attempts,
             "status": self.status,
             "result": self.result,
@@ -138,46 +85,38 @@ class _Book:
 
 
 class WebhookSender:
-    """Schedules, signs, sends and retries the saved webhooks of one simulator.
+    """Schedules, signs, sends and retries the webhooks of one simulator.
 
     Every method runs on the simulator's event loop; the synchronous ones (``schedule``,
     ``reset``, the JSON views) are atomic with respect to requests and deliveries.
     """
 
     def __init__(
-        self,
-        url: str | None,
-        signer: Signer,
-        *,
-        recording_seconds: float = 1.0,
-        retry: WebhookRetry | None = None,
+        self, url: str | None, signer: Signer, *, retry: WebhookRetry | None = None
     ) -> None:
-        if not 0 <= recording_seconds < float("inf"):
-            raise ValueError("recording_seconds must be a finite number >= 0")
         self.url = None if url is None else check_webhook_url(url)
         self.signer = signer
-        self.recording_seconds = recording_seconds
         self.retry = retry or WebhookRetry()
         self._book = _Book()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
 
-    def schedule(self, rec: SavedRecording, *, late_ms: float = 0.0, copies: int = 1) -> None:
-        """Deliver the saved event of ``rec`` ``copies`` times, once it is saved (+ late_ms)."""
+    def schedule(
+        self, data: dict[str, Any], delay_s: float, *, copies: int = 1, name: str | None = None
+    ) -> None:
+        """Deliver the event ``data`` ``copies`` times, ``delay_s`` from now."""
         if self.url is None:
             return
-        data = saved_event(rec, self.recording_seconds)
-        delay_s = self.recording_seconds + late_ms / 1000.0
         loop = asyncio.get_running_loop()
         for _ in range(copies):
             self._book.pending += 1
-            task = loop.create_task(self._deliver(self._book, Delivery(data), delay_s))
+            task = loop.create_task(self._deliver(self._book, Delivery(data, name), delay_s))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, book: _Book, delivery: Delivery, delay_s: float) -> None:
         try:
-            await asyncio.sleep(delay_s)
+            await asyncio.sleep(max(0.0, delay_s))
             await self._until_done(book, delivery)
         finally:
             book.pending -= 1

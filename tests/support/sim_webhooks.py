@@ -102,6 +102,11 @@ def verify(hit: Hit, public_key: str) -> None:
     assert hit.headers["content-type"] == "application/json"
 
 
+def names(c: httpx.Client) -> dict[str, str]:
+    """Conference id -> the name it was addressed by (webhooks carry the id)."""
+    return {conf["id"]: conf["name"] for conf in c.get("/_sim/conferences").json()}
+
+
 def public_key(c: httpx.Client) -> str:
     key: str = c.get("/_sim/public-key").json()["public_key"]
     assert len(base64.b64decode(key)) == 32

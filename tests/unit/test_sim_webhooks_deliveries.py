@@ -32,6 +32,7 @@ from tests.support.sim_webhooks import (
     Hit,
     Receiver,
     free_port,
+    names,
     public_key,
     settled,
     simulator,
@@ -98,7 +99,10 @@ def test_saved_webhook_signed_with_the_fields_telnyx_sends(receiver: Receiver) -
         wait_for(lambda: len(receiver.hits()) == 2, "two webhooks")
         assert settled(c) == {"sent": 2, "attempts": 2, "failed": 0, "pending": 0}
         rows = c.get("/_sim/webhooks").json()
-    hits = {h.doc["data"]["payload"]["conference_id"]: h for h in receiver.hits()}
+        name_of = names(c)
+        root = str(c.base_url).rstrip("/")
+    # Addressed by name, the webhook carries the conference's id (a UUID), as Telnyx's do.
+    hits = {name_of[h.doc["data"]["payload"]["conference_id"]]: h for h in receiver.hits()}
     assert set(hits) == {cid, "conf-plain"}
     for hit in hits.values():
         verify(hit, key)
@@ -113,11 +117,13 @@ def test_saved_webhook_signed_with_the_fields_telnyx_sends(receiver: Receiver) -
     assert (payload["format"], payload["channels"]) == ("mp3", "dual")
     assert payload["client_state"] is None
     assert payload["connection_id"] and payload["call_control_id"].startswith("v3:")
+    assert uuid.UUID(payload["conference_id"]).version == 4
     for name in ("recording_urls", "public_recording_urls"):
         (file_url,) = payload[name].values()
         assert list(payload[name]) == ["mp3"]
-        assert file_url.startswith("https://") and file_url.endswith(f"/{rec_id}.mp3")
-        assert ".invalid/" in file_url
+        assert file_url.startswith(f"{root}/_sim/files/")  # the simulator serves the file
+        assert file_url.split("?")[0].endswith(f"/{rec_id}.mp3")
+    assert "X-Amz-Expires=600" in payload["recording_urls"]["mp3"]
     for name in ("occurred_at", "recording_started_at", "recording_ended_at"):
         assert ISO_Z.match(data.get(name) or payload[name]), name
     assert payload["recording_started_at"] < payload["recording_ended_at"] == data["occurred_at"]
@@ -126,7 +132,7 @@ def test_saved_webhook_signed_with_the_fields_telnyx_sends(receiver: Receiver) -
     )
     assert hits["conf-plain"].doc["data"]["payload"]["channels"] == "single"  # the default
     assert hits["conf-plain"].doc["data"]["payload"]["format"] == "wav"
-    assert {(r["conference_id"], r["attempts"], r["status"], r["result"]) for r in rows} == {
+    assert {(r["conference_name"], r["attempts"], r["status"], r["result"]) for r in rows} == {
         (cid, 1, 200, "sent"),
         ("conf-plain", 1, 200, "sent"),
     }
@@ -166,7 +172,7 @@ def test_connection_errors_retried_then_given_up() -> None:
         assert start(c, "conf-dead").status_code == 200
         assert settled(c) == {"sent": 0, "attempts": 3, "failed": 1, "pending": 0}
         (row,) = c.get("/_sim/webhooks").json()
-    assert (row["conference_id"], row["attempts"], row["status"], row["result"]) == (
+    assert (row["conference_name"], row["attempts"], row["status"], row["result"]) == (
         "conf-dead",
         3,
         0,
@@ -211,11 +217,12 @@ def test_dupsaved_delivers_twice_and_a_repeat_delivers_nothing(receiver: Receive
         assert start(c, "conf-once", command_id="same").status_code == 200  # de-duplicated
         assert settled(c) == {"sent": 3, "attempts": 3, "failed": 0, "pending": 0}
         stats = c.get("/_sim/stats").json()
+        name_of = names(c)
     assert stats["conferences"]["conf-once"]["recordings"] == 1
     by_conf: dict[str, list[Hit]] = {}
     for hit in receiver.hits():
         verify(hit, key)
-        by_conf.setdefault(hit.doc["data"]["payload"]["conference_id"], []).append(hit)
+        by_conf.setdefault(name_of[hit.doc["data"]["payload"]["conference_id"]], []).append(hit)
     assert {k: len(v) for k, v in by_conf.items()} == {"dupsaved-x": 2, "conf-once": 1}
     first, second = by_conf["dupsaved-x"]
     assert first.doc["data"] == second.doc["data"]
@@ -237,8 +244,9 @@ def test_only_started_recordings_produce_webhooks(receiver: Receiver) -> None:
             == 401
         )
         assert settled(c) == {"sent": 1, "attempts": 1, "failed": 0, "pending": 0}
+        name_of = names(c)
     (hit,) = receiver.hits()
-    assert hit.doc["data"]["payload"]["conference_id"] == "flaky-1-x"
+    assert name_of[hit.doc["data"]["payload"]["conference_id"]] == "flaky-1-x"
 
 
 def test_latesaved_arrives_after_a_later_recording(receiver: Receiver) -> None:
@@ -248,9 +256,10 @@ def test_latesaved_arrives_after_a_later_recording(receiver: Receiver) -> None:
         wait_for(lambda: len(receiver.hits()) == 2, "two webhooks")
         settled(c)  # the simulator records a delivery once its answer is back
         rows = c.get("/_sim/webhooks").json()
+        name_of = names(c)
     docs = [h.doc["data"] for h in receiver.hits()]
-    assert [d["payload"]["conference_id"] for d in docs] == ["b", "latesaved-2000-a"]
-    assert [r["conference_id"] for r in rows] == ["b", "latesaved-2000-a"]
+    assert [name_of[d["payload"]["conference_id"]] for d in docs] == ["b", "latesaved-2000-a"]
+    assert [r["conference_name"] for r in rows] == ["b", "latesaved-2000-a"]
     late, early = docs[1], docs[0]
     # It happened first; it only arrives last.
     assert late["payload"]["recording_started_at"] <= early["payload"]["recording_started_at"]
@@ -271,5 +280,8 @@ def test_reset_cancels_pending_webhooks(receiver: Receiver) -> None:
         # After the reset a new recording is delivered, the cancelled one never is.
         assert start(c, "conf-q").status_code == 200
         assert settled(c)["sent"] == 1
-        assert [r["conference_id"] for r in c.get("/_sim/webhooks").json()] == ["conf-q"]
-    assert [h.doc["data"]["payload"]["conference_id"] for h in receiver.hits()] == ["conf-q"]
+        assert [r["conference_name"] for r in c.get("/_sim/webhooks").json()] == ["conf-q"]
+        name_of = names(c)
+    assert [name_of[h.doc["data"]["payload"]["conference_id"]] for h in receiver.hits()] == [
+        "conf-q"
+    ]
