@@ -27,9 +27,9 @@ from nacl.signing import SigningKey
 
 from bench.procs import Rig
 from confrec.config.settings import Settings
-from confrec.worker.local.processes import start_serve
 from confrec.tasks.job import Outcome
 from confrec.tasks.store.ledger import JobLedger, Started
+from confrec.worker.local.processes import start_serve
 from confrec.worker.producing import create_ledger
 
 TOKEN = "bench-token"
