@@ -1,0 +1,1 @@
+"""``confrec recordings download``: recordings to files, with links fresh from Telnyx."""

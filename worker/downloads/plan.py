@@ -1,0 +1,121 @@
+"""What to download: the recordings of one job, or of every job of a batch.
+
+A job's recordings are what its status shows (``confrec.tasks.status``): each is taken by
+its ``recording_id`` only — its stored links are never used. A batch's jobs are the
+outcomes in the results stream that carry its id (a job without an outcome has started
+no recording yet). A recording shown on two jobs (a re-sent job shows its original's) is
+downloaded once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from confrec.tasks.status import JobStatus
+from confrec.worker.downloads.fetch import Wanted
+
+#: Batch ids that appear verbatim in the outcome's JSON: a cheap test before parsing it.
+_VERBATIM = re.compile(r"^[A-Za-z0-9._:-]+$")
+
+
+@dataclass
+class Plan:
+    wanted: list[Wanted] = field(default_factory=list)
+    without: dict[str, str] = field(default_factory=dict)
+    """Jobs with no recording to download, and why (``pending``, ``failed``, …)."""
+
+    def reasons(self) -> Counter[str]:
+        return Counter(self.without.values())
+
+
+def recordings_of(status: JobStatus) -> list[dict[str, Any]]:
+    """The job's recordings as ``{recording_id, format, conference_id}``: from records
+    with ``recording_id`` at the top, or from webhook ``data`` objects (its ``payload``)."""
+    found = []
+    for shown in status.recordings:
+        record = shown if "recording_id" in shown else shown.get("payload")
+        if isinstance(record, dict) and isinstance(record.get("recording_id"), str):
+            found.append(record)
+    return found
+
+
+def why_none(status: JobStatus) -> str:
+    """Why a job has no recording to download, in a word or two."""
+    state, reason = status.recording.state, status.recording.reason
+    if state is not None and state != "saved":
+        return f"{state} ({reason})" if reason else state
+    if status.outcome is None:
+        return f"{status.state}, no outcome yet"
+    if status.outcome.status == "failed":
+        return f"failed ({status.outcome.reason}): no recording was started"
+    return "no recording saved yet"
+
+
+def plan(statuses: Iterable[JobStatus]) -> Plan:
+    """Every recording of these jobs, once each, in the jobs' order."""
+    result, seen = Plan(), set[str]()
+    for status in statuses:
+        records = recordings_of(status)
+        if not records:
+            result.without[status.job_id] = why_none(status)
+        for record in records:
+            recording_id = record["recording_id"]
+            if recording_id in seen:
+                continue
+            seen.add(recording_id)
+            folder = status.conference_id or record.get("conference_id") or status.job_id
+            fmt = record.get("format")
+            result.wanted.append(
+                Wanted(
+                    status.job_id, recording_id, str(folder), fmt if isinstance(fmt, str) else None
+                )
+            )
+    return result
+
+
+def batch_jobs(client: redis.Redis, stream: str, batch: str, *, page: int = 1000) -> list[str]:
+    """The ids of the batch's jobs that have an outcome, in the stream's order, once each;
+    the stream is read ``page`` entries at a time."""
+    verbatim = bool(_VERBATIM.match(batch))
+    jobs: dict[str, None] = {}
+    start = "-"
+    while True:
+        rows: Any = client.xrange(stream, min=start, max="+", count=page)
+        for _, fields in rows:
+            raw = fields.get("outcome", "")
+            if verbatim and batch not in raw:
+                continue
+            job_id = _job_of(raw, batch)
+            if job_id is not None:
+                jobs[job_id] = None
+        if len(rows) < page:
+            return list(jobs)
+        start = "(" + rows[-1][0]
+
+
+def _job_of(raw: str, batch: str) -> str | None:
+    try:
+        outcome = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(outcome, dict) and outcome.get("batch") == batch:
+        job_id = outcome.get("job_id")
+        return job_id if isinstance(job_id, str) else None
+    return None
+
+
+def statuses(
+    job_ids: Iterable[str], read: Callable[[str], JobStatus | None]
+) -> Iterable[JobStatus]:
+    """Each job's status as ``read`` finds it; jobs it no longer knows are left out."""
+    for job_id in job_ids:
+        found = read(job_id)
+        if found is not None:
+            yield found
