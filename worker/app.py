@@ -18,6 +18,8 @@ from celery.signals import (
     after_setup_task_logger,
     celeryd_after_setup,
     worker_init,
+    worker_ready,
+    worker_shutdown,
 )
 from kombu import Exchange, Queue
 from kombu.utils.url import maybe_sanitize_url
@@ -169,6 +171,22 @@ def _log_telnyx_url(**_: Any) -> None:
     """Which Telnyx this worker sends to (the real API, a simulator, a proxy), once logging
     is set up (``worker_init`` comes before it): the URL, any password in it masked."""
     log.info("sending to Telnyx at %s", maybe_sanitize_url(get_settings().telnyx_base_url))
+
+
+@worker_ready.connect
+def _start_reconciler(**_: Any) -> None:
+    """The worker holds the API key, so reconciliation runs here: a thread in the main
+    process works the schedule in Redis (``confrec.worker.reconciling``)."""
+    from confrec.worker import reconciling
+
+    reconciling.start(get_settings())
+
+
+@worker_shutdown.connect
+def _stop_reconciler(**_: Any) -> None:
+    from confrec.worker import reconciling
+
+    reconciling.stop()
 
 
 @after_setup_logger.connect

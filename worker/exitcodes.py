@@ -36,3 +36,6 @@ class ExitCode(IntEnum):
     WEBHOOKS_UNVERIFIED = 9
     """``bulk --until-saved``: recordings still pending while ``confrec serve`` answers
     Telnyx's webhooks 503 for want of ``TELNYX_PUBLIC_KEY``: they cannot arrive."""
+    RECONCILE_FAILED = 10
+    """``reconcile``: some conference or name could not be reconciled (Telnyx refused or
+    did not answer, or the run's budget ran out; one line each says why); the rest were."""
