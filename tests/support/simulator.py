@@ -43,6 +43,25 @@ class SimServer:
         return httpx.Client(base_url=self.root, **kwargs)
 
 
+class FakeClock:
+    """Our clock, moved by hand (``SimOptions(clock=...)``)."""
+
+    def __init__(self, t: float = 1_700_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def conferences(c: httpx.Client) -> dict[str, Any]:
+    """``GET /_sim/conferences`` by name (the latest conference of each name)."""
+    rows = sorted(c.get("/_sim/conferences").json(), key=lambda r: r["created_at"])
+    return {row["name"]: row for row in rows}
+
+
 def url(conference_id: str) -> str:
     return f"/v2/conferences/{quote(conference_id, safe='')}/actions/record_start"
 
