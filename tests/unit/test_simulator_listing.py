@@ -18,6 +18,12 @@ from tests.support.sim_webhooks import Receiver, public_key, settled, simulator,
 from tests.support.simulator import FakeClock, conferences, start
 
 
+def ts(text: str) -> float:
+    t = parse_iso(text)
+    assert t is not None, text
+    return t
+
+
 def listed(c: httpx.Client, **params: Any) -> dict[str, Any]:
     answer = c.get("/v2/recordings", params=params)
     assert answer.status_code == 200, answer.text
@@ -87,7 +93,7 @@ def test_recordings_listed_by_conference_region_time_session_and_paged() -> None
     }
     assert item["conference_id"] == us_room["id"] and item["duration_millis"] == 2000
     assert list(item["download_urls"]) == ["mp3"]
-    assert parse_iso(item["recording_ended_at"]) - parse_iso(item["recording_started_at"]) == 2
+    assert ts(item["recording_ended_at"]) - ts(item["recording_started_at"]) == 2
     assert item["created_at"] == item["updated_at"] == item["recording_ended_at"]
     assert calls[0]["path"] == "/v2/recordings" and calls[0]["status"] == 200
     assert "page%5Bsize%5D=2" in calls[2]["query"] or "page[size]=2" in calls[2]["query"]
@@ -131,7 +137,7 @@ def test_get_recording_and_conferences() -> None:
             "US",
             "in_progress",
         )
-        assert parse_iso(conf["expires_at"]) - parse_iso(conf["created_at"]) == 3600
+        assert ts(conf["expires_at"]) - ts(conf["created_at"]) == 3600
         aus = c.get("/v2/conferences", params={"region": "Australia"}).json()["data"]
         assert [a["region"] for a in aus] == ["Australia"] and aus[0]["id"] != conf["id"]
         assert c.get(f"/v2/conferences/{conf['id']}").json()["data"] == conf
@@ -183,7 +189,7 @@ def test_telnyx_clock_skew_and_start_lag(receiver: Receiver) -> None:
     assert abs(int(hit.headers["telnyx-timestamp"]) - time.time()) < 30
     payload = hit.doc["data"]["payload"]
     started = clock.t - 2 + skew + 0.25
-    assert parse_iso(payload["recording_started_at"]) == started
-    assert parse_iso(item["recording_started_at"]) == started
-    assert parse_iso(item["recording_ended_at"]) == started + 1
-    assert parse_iso(conf["created_at"]) == clock.t - 2 + skew
+    assert ts(payload["recording_started_at"]) == started
+    assert ts(item["recording_started_at"]) == started
+    assert ts(item["recording_ended_at"]) == started + 1
+    assert ts(conf["created_at"]) == clock.t - 2 + skew
