@@ -144,6 +144,9 @@ class _One:
         while True:
             try:
                 total = self._with_link(lambda url: self._attempt(fh, url))
+                if _size(fh) == total:
+                    return total
+                raise _Again(f"the partial file has {_size(fh)} of {total} bytes")
             except _Again as again:
                 have = _size(fh)
                 stalls = 0 if have > best else stalls + 1
@@ -152,9 +155,6 @@ class _One:
                     kept = f"; {have} bytes kept in {part.name} to resume" if have else ""
                     raise DownloadError(f"{again.why} ({stalls} tries in a row){kept}") from None
                 self._pause(stalls, again.why)
-                continue
-            if _size(fh) == total:
-                return total
 
     def _attempt(self, fh: BinaryIO, url: str) -> int:
         """One GET from the end of the part; the file's total size when the part is now
