@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -155,7 +156,7 @@ def test_a_reconciler_killed_mid_run_loses_and_duplicates_nothing(stack: System)
     for job_id in job_ids:
         found = wait_for_state(stack, job_id, "saved", timeout=60)
         assert len(found.recording.recordings) == 1
-    stream = stack.state.xrange(stack.settings.recordings_stream)
+    stream: Any = stack.state.xrange(stack.settings.recordings_stream)
     ids = [fields["recording_id"] for _, fields in stream]
     assert len(stream) == len(conferences) and len(set(ids)) == len(conferences)
     for conference_id in conferences:
