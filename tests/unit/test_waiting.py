@@ -28,6 +28,10 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "TIMED_OUT": 4,
         "UNKNOWN_JOB": 5,
         "PORT_IN_USE": 6,
+        "DOWNLOAD_FAILED": 7,
+        "NOT_SAVED": 8,
+        "WEBHOOKS_UNVERIFIED": 9,
+        "RECONCILE_FAILED": 10,
     }
 
 
