@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from confrec.tasks.matching import JobWindow, assign
+from confrec.tasks.matching import JobMatch, JobWindow, assign
 from confrec.tasks.recording import Recording
 
 T0 = 1_765_000_000.0
@@ -29,7 +29,7 @@ def job(job_id: str, lo: float, hi: float, fmt: str = "wav") -> JobWindow:
     return JobWindow(job_id, T0 + lo, T0 + hi, fmt, "single")
 
 
-def owned(matches: dict, job_id: str) -> list[str]:
+def owned(matches: dict[str, JobMatch], job_id: str) -> list[str]:
     return [r.recording_id for r in matches[job_id].owned]
 
 
