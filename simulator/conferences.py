@@ -15,6 +15,7 @@ here; the webhook ones where webhooks are sent.
 
 from __future__ import annotations
 
+import heapq
 import re
 import secrets
 import uuid
@@ -105,6 +106,9 @@ class ConferenceBook:
         self.by_id: dict[str, Conference] = {}
         self._by_name: dict[tuple[str, str], Conference] = {}  # (region, name) -> the latest
         self.recordings: dict[str, SimRecording] = {}
+        # (expires_at, seq, conference) of those in progress; ended ones are skipped lazily,
+        # so every request's look at what is due costs O(log n), not a scan.
+        self._expiries: list[tuple[float, int, Conference]] = []
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -132,19 +136,23 @@ class ConferenceBook:
         lifetime = self.lifetime_s if plan.end_after_s is None else plan.end_after_s
         conf = Conference(cid, name, region, address, plan, now, now + lifetime)
         self.by_id[cid] = conf
+        heapq.heappush(self._expiries, (conf.expires_at, len(self.by_id), conf))
         return conf
 
     def due(self, now: float) -> list[Conference]:
         """End every conference whose lifetime is over (``time_exceeded``); those ended now."""
-        over = [c for c in self.by_id.values() if c.status == "in_progress" and c.expires_at <= now]
-        for conf in over:
-            self.end(conf, "time_exceeded", conf.expires_at)
+        over = []
+        while self._expiries and self._expiries[0][0] <= now:
+            conf = heapq.heappop(self._expiries)[2]
+            if self.end(conf, "time_exceeded", conf.expires_at):
+                over.append(conf)
         return over
 
     def next_expiry(self) -> float | None:
         """When the next conference in progress expires (our clock)."""
-        times = [c.expires_at for c in self.by_id.values() if c.status == "in_progress"]
-        return min(times, default=None)
+        while self._expiries and self._expiries[0][2].status == "completed":
+            heapq.heappop(self._expiries)
+        return self._expiries[0][0] if self._expiries else None
 
     def end(self, conf: Conference, reason: EndReason, now: float) -> bool:
         """End ``conf``; False when it had already ended."""
