@@ -257,12 +257,13 @@ class Reconciler:
         return listed, stored
 
     def _region(self, facts: ConferenceFacts) -> str | None:
-        region: str | None = getattr(facts, "region", None)
-        for job in facts.jobs if region is None else []:
+        """The region its jobs asked for: a conference lives in one, and Telnyx lists it
+        only there."""
+        for job in facts.jobs:
             record = self._ledger.record(job.job_id)
             if record is not None and record.region:
                 return record.region
-        return region
+        return None
 
     # -- calls ----------------------------------------------------------------------
 
