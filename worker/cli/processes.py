@@ -42,6 +42,24 @@ def simulate(
         str | None,
         typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
     ] = None,
+    conference_seconds: Annotated[
+        float, typer.Option(min=0.001, help="A conference's lifetime, then conference.ended.")
+    ] = 3600.0,
+    start_lag_ms: Annotated[
+        float, typer.Option(min=0, help="recording_started_at = the request's arrival + this.")
+    ] = 0.0,
+    clock_skew_s: Annotated[
+        float, typer.Option(help="Telnyx's clock minus ours in every time reported (may be < 0).")
+    ] = 0.0,
+    public_url: Annotated[
+        str | None, typer.Option(help="Root of the file links (default: http://HOST:PORT).")
+    ] = None,
+    link_expires_s: Annotated[
+        int, typer.Option(min=1, max=604800, help="File links expire this long after made.")
+    ] = 600,
+    recording_bytes: Annotated[
+        int, typer.Option(min=0, max=1 << 30, help="Size of each recording file served.")
+    ] = 64 * 1024,
 ) -> None:
     """A local stand-in for the Telnyx API (faults by conference-id prefix: docs/simulator.md)."""
     from confrec.simulator import SimOptions, check_webhook_url, parse_signing_key, run
@@ -63,6 +81,12 @@ def simulate(
         webhook_url=webhook_url,
         recording_seconds=recording_seconds,
         signing_key=signing_key,
+        conference_seconds=conference_seconds,
+        start_lag_ms=start_lag_ms,
+        clock_skew_s=clock_skew_s,
+        public_url=public_url,
+        link_expires_s=link_expires_s,
+        recording_bytes=recording_bytes,
     )
     if port:
         check_port(host, port, "--port")
