@@ -109,16 +109,17 @@ class DeadlineTransport(httpx.HTTPTransport):
         )
 
 
-def record_start_path(conference_id: str) -> str:
-    """The endpoint path with the conference id encoded as exactly ONE path segment.
+def path_segment(value: str) -> str:
+    """``value`` as exactly ONE path segment: ``safe=""`` makes ``/``, ``#``, ``?``,
+    spaces and non-ASCII survive as %XX escapes; ``.`` and ``..`` are escaped too, or URL
+    resolution would drop or climb the segment."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
-    ``safe=""`` makes ``/``, ``#``, ``?``, spaces and non-ASCII survive as %XX escapes;
-    ``.`` and ``..`` are escaped too, or URL resolution would drop or climb the segment.
-    """
-    segment = quote(conference_id, safe="")
-    if segment in (".", ".."):
-        segment = segment.replace(".", "%2E")
-    return f"/conferences/{segment}/actions/record_start"
+
+def record_start_path(conference_id: str) -> str:
+    """The endpoint path, the conference id (or name) as one segment."""
+    return f"/conferences/{path_segment(conference_id)}/actions/record_start"
 
 
 def http_client(

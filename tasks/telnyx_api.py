@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
 from confrec.tasks.policy import parse_retry_after, telnyx_errors
-from confrec.tasks.telnyx import attempt_deadline, http_client
+from confrec.tasks.telnyx import attempt_deadline, http_client, path_segment
 
 
 class TelnyxApiError(Exception):
@@ -43,12 +42,6 @@ class Page:
 
     items: list[dict[str, Any]] = field(default_factory=list)
     total_pages: int = 1
-
-
-def segment(value: str) -> str:
-    """``value`` as ONE path segment (``/``, ``?``, ``#``, ``.``, ``..`` all escaped)."""
-    encoded = quote(value, safe="")
-    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 class TelnyxApi:
@@ -96,14 +89,14 @@ class TelnyxApi:
 
     def get_recording(self, recording_id: str) -> dict[str, Any]:
         """One recording, with fresh ``download_urls`` (``GET /recordings/{id}``)."""
-        body = self._get(f"/recordings/{segment(recording_id)}", {})
+        body = self._get(f"/recordings/{path_segment(recording_id)}", {})
         return _data(body)
 
     def get_conference(self, conference_id: str, *, region: str | None) -> dict[str, Any] | None:
         """The conference (``status``, ``expires_at``, ``end_reason``, …); None when
         Telnyx knows no conference of that id (404)."""
         try:
-            body = self._get(f"/conferences/{segment(conference_id)}", {"region": region})
+            body = self._get(f"/conferences/{path_segment(conference_id)}", {"region": region})
         except TelnyxApiError as exc:
             if exc.status == 404:
                 return None
