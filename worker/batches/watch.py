@@ -194,30 +194,35 @@ class BatchWatch:
             )
             return BulkResult(ExitCode.TIMED_OUT, waited.missing)
         states = {s: tally.count(s) for s in RECORDING_STATES}
+        problem = self._recordings_problem(waited)
+        if problem is not None:
+            code, message = problem
+            self._error(message)
+            return BulkResult(code, unsaved=waited.unsaved, states=states)
+        code = ExitCode.JOB_FAILED if tally.failed else ExitCode.OK
+        return BulkResult(code, states=states if tally.started is not None else None)
+
+    def _recordings_problem(self, waited: Waited) -> tuple[ExitCode, str] | None:
+        """Why the recordings did not all end saved: the exit code and the line."""
+        started, batch = len(waited.tally.started or ()), waited.batch
         if waited.unsaved and self.conferences.webhooks_unverifiable():
-            self._error(
+            return ExitCode.WEBHOOKS_UNVERIFIED, (
                 f"{waited.unsaved} started recordings still pending, and confrec serve is "
                 "answering Telnyx's webhooks 503: it has no TELNYX_PUBLIC_KEY to verify them "
                 "with. Set it and restart serve; Telnyx retries its webhooks for a while"
             )
-            return BulkResult(ExitCode.WEBHOOKS_UNVERIFIED, unsaved=waited.unsaved, states=states)
         if waited.unsaved:
-            self._error(
-                f"{waited.unsaved} of {len(tally.started or ())} started recordings still "
-                f"pending after {seconds(waited.timeout_s)} (batch {waited.batch}); Telnyx "
-                "saves a recording when its conference ends or recording stops: see "
-                "`confrec status JOB_ID` later"
+            return ExitCode.TIMED_OUT, (
+                f"{waited.unsaved} of {started} started recordings still pending after "
+                f"{seconds(waited.timeout_s)} (batch {batch}); Telnyx saves a recording when "
+                "its conference ends or recording stops: see `confrec status JOB_ID` later"
             )
-            return BulkResult(ExitCode.TIMED_OUT, unsaved=waited.unsaved, states=states)
         if waited.settled_unsaved:
-            self._error(
-                f"{waited.settled_unsaved} of {len(tally.started or ())} started recordings "
-                f"not saved, unknown or ambiguous (batch {waited.batch}): `confrec status "
-                "JOB_ID` says why"
+            return ExitCode.NOT_SAVED, (
+                f"{waited.settled_unsaved} of {started} started recordings not saved, "
+                f"unknown or ambiguous (batch {batch}): `confrec status JOB_ID` says why"
             )
-            return BulkResult(ExitCode.NOT_SAVED, states=states)
-        code = ExitCode.JOB_FAILED if tally.failed else ExitCode.OK
-        return BulkResult(code, states=states if tally.started is not None else None)
+        return None
 
     def _error(self, message: str) -> None:
         self.err.print(f"error: {message}", highlight=False, markup=False)
