@@ -16,9 +16,10 @@ import httpx
 from nacl.signing import SigningKey
 
 from tests.support.serve import JSON, Stack, counters
-from tests.support.system import unique
+from tests.support.system import unique_id
 
 SAVED = "conference.recording.saved"
+ENDED = "conference.ended"
 STORED = (SAVED, "stored")
 DUPLICATE = (SAVED, "duplicate")
 
@@ -38,11 +39,18 @@ def signed(key: SigningKey, body: bytes, timestamp: int | str) -> dict[str, str]
 
 
 def saved_event(
-    conference_id: str, fmt: str = "wav", *, event_type: str = SAVED, at: float | None = None
+    conference_id: str,
+    fmt: str = "wav",
+    *,
+    event_type: str = SAVED,
+    at: float | None = None,
+    started_at: str | None = None,
 ) -> dict[str, Any]:
-    """A webhook's ``data``, shaped as Telnyx's ``conference.recording.saved``."""
+    """A webhook's ``data``, shaped as Telnyx's ``conference.recording.saved``;
+    ``started_at`` (ISO): when recording began, which decides the job it belongs to."""
     recording_id = str(uuid.uuid4())
     when = datetime.fromtimestamp(at or time.time(), UTC).isoformat()
+    started = {"recording_started_at": started_at} if started_at else {}
     return {
         "record_type": "event",
         "event_type": event_type,
@@ -53,10 +61,29 @@ def saved_event(
             "recording_id": recording_id,
             "format": fmt,
             "channels": "single",
+            **started,
             "recording_ended_at": when,
             "recording_urls": {fmt: f"https://rec.example.invalid/{recording_id}.{fmt}"},
         },
     }
+
+
+def ended_event(conference_id: str) -> dict[str, Any]:
+    """A webhook's ``data``, shaped as Telnyx's ``conference.ended``."""
+    when = datetime.now(UTC).isoformat()
+    return {
+        "record_type": "event",
+        "event_type": ENDED,
+        "id": str(uuid.uuid4()),
+        "occurred_at": when,
+        "payload": {"conference_id": conference_id, "occurred_at": when, "reason": "all_left"},
+    }
+
+
+def shown(data: dict[str, Any]) -> dict[str, Any]:
+    """How a job's status shows the recording of a saved event: its payload at the top,
+    and where it came from."""
+    return {**data["payload"], "source": "webhook", "public_recording_urls": {}}
 
 
 def envelope(data: dict[str, Any], attempt: int = 1) -> bytes:
@@ -91,9 +118,11 @@ class Hooks:
         return counters(self.stack.api, "confrec_webhooks_total")
 
     def started_job(self, conference_id: str | None = None) -> dict[str, str]:
-        """A job enqueued over HTTP and run by the worker (so it was started)."""
+        """A job enqueued over HTTP and run by the worker (so it was started); with
+        ``finished_at``, a moment inside its start window (Telnyx's clock is ours here)."""
         accepted = self.stack.api.enqueue(
-            {"conference_id": conference_id or unique(), "format": "wav"}
+            {"conference_id": conference_id or unique_id(), "format": "wav"}
         )
-        assert self.stack.api.finished(accepted["job_id"])["outcome"]["status"] == "succeeded"
-        return accepted
+        outcome = self.stack.api.finished(accepted["job_id"])["outcome"]
+        assert outcome["status"] == "succeeded"
+        return {**accepted, "finished_at": outcome["finished_at"]}

@@ -47,7 +47,13 @@ FAST_RETRIES = {
 
 
 def unique(prefix: str = "") -> str:
+    """A fresh conference *name* (not a UUID: its recordings match once it is resolved)."""
     return f"{prefix}conf-{uuid.uuid4().hex[:12]}"
+
+
+def unique_id() -> str:
+    """A fresh conference id: a UUID, as Telnyx's ids are, so no name needs resolving."""
+    return str(uuid.uuid4())
 
 
 @dataclass

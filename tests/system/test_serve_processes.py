@@ -37,7 +37,7 @@ from tests.support.serve import (
     running_stack,
     telnyx_errors,
 )
-from tests.support.system import unique
+from tests.support.system import unique_id
 from tests.support.waiting import poll
 
 # a non-Python client
@@ -84,9 +84,9 @@ def curl_stack(
 
 def test_curl_enqueues_follows_each_job_to_its_outcome(curl_stack: Stack) -> None:
     system, root = curl_stack.system, curl_stack.api.root
-    code, one = curl(f"{root}/v1/jobs", body={"conference_id": unique(), "format": "mp3"})
+    code, one = curl(f"{root}/v1/jobs", body={"conference_id": unique_id(), "format": "mp3"})
     assert code == 202, one
-    bulk = [{"conference_id": unique(), "format": fmt} for fmt in ("wav", "mp3", "wav")]
+    bulk = [{"conference_id": unique_id(), "format": fmt} for fmt in ("wav", "mp3", "wav")]
     key = f"batch-{uuid.uuid4().hex[:8]}"
     code, batch = curl(f"{root}/v1/jobs/bulk?batch_key={key}", body=bulk)
     assert code == 202, batch
@@ -102,7 +102,10 @@ def test_curl_enqueues_follows_each_job_to_its_outcome(curl_stack: Stack) -> Non
             **job,
             "state": "queued",
             "outcome": None,
+            "recording_state": None,
+            "recording_reason": None,
             "recordings": [],
+            "other_recordings": [],
         }
 
     system.start_worker(f"curl-{uuid.uuid4().hex[:6]}", concurrency=4)

@@ -1,6 +1,7 @@
 """``POST /webhooks/telnyx`` on a real ``confrec serve``: Ed25519 signatures made here with a
-key of the test's own, events stored once per ``data.id`` and matched to the job a real
-worker started on the conference.
+key of the test's own, recordings stored once per ``recording_id`` (conference ends once
+per conference) and matched to the job a real worker started on the conference, by when
+recording began.
 
 The module's serve and worker (``hooks``) are started once for all of these; the
 simulator's own signed webhooks, end to end: test_webhooks_from_the_simulator.py. The
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,19 @@ from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
 from confrec.worker.local.processes import ManagedProcess
 from confrec.worker.producing import create_producer
-from tests.support.hooks import DUPLICATE, STORED, Hooks, envelope, public_key, saved_event, signed
+from tests.support.hooks import (
+    DUPLICATE,
+    ENDED,
+    STORED,
+    Hooks,
+    ended_event,
+    envelope,
+    public_key,
+    saved_event,
+    shown,
+    signed,
+)
+from tests.support.recordings import past_its_second
 from tests.support.serve import (
     JSON,
     WRONG_TOKEN,
@@ -32,7 +46,7 @@ from tests.support.serve import (
     running_stack,
     telnyx_errors,
 )
-from tests.support.system import unique
+from tests.support.system import unique, unique_id
 
 REJECTED = ("unverified", "rejected")
 
@@ -50,7 +64,7 @@ def hooks(redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path) 
 def test_a_saved_event_is_stored_once_and_shows_in_its_job(hooks: Hooks) -> None:
     job = hooks.started_job()
     before = hooks.counts()
-    data = saved_event(job["conference_id"], "mp3")
+    data = saved_event(job["conference_id"], started_at=job["finished_at"])
     body, now = envelope(data), int(time.time())
     first = hooks.post(body, signed(hooks.key, body, now))
     assert first.status_code == 200, first.text
@@ -65,7 +79,8 @@ def test_a_saved_event_is_stored_once_and_shows_in_its_job(hooks: Hooks) -> None
     (fields,) = hooks.entries_of(data)
     assert (fields["job_id"], fields["command_id"]) == (job["job_id"], job["command_id"])
     assert json.loads(fields["event"]) == data
-    assert hooks.stack.api.status(job["job_id"])["recordings"] == [data]
+    status = hooks.stack.api.status(job["job_id"])
+    assert (status["recording_state"], status["recordings"]) == ("saved", [shown(data)])
     assert hooks.counts() - before == Counter({STORED: 1, DUPLICATE: 2})
 
 
@@ -165,11 +180,29 @@ def test_a_verified_body_that_is_not_an_event_is_400(hooks: Hooks) -> None:
 def test_another_event_type_is_counted_not_stored(hooks: Hooks) -> None:
     job = hooks.started_job()
     before, stored = hooks.counts(), len(hooks.entries())
-    answer = hooks.deliver(saved_event(job["conference_id"], event_type="conference.ended"))
+    event_type = "conference.participant.joined"
+    answer = hooks.deliver(saved_event(job["conference_id"], event_type=event_type))
     assert (answer.status_code, answer.json()["stored"]) == (200, False)
     assert len(hooks.entries()) == stored
-    assert hooks.stack.api.status(job["job_id"])["recordings"] == []
-    assert hooks.counts() - before == Counter({("conference.ended", "ignored"): 1})
+    status = hooks.stack.api.status(job["job_id"])
+    assert (status["recording_state"], status["recordings"]) == ("pending", [])
+    assert hooks.counts() - before == Counter({(event_type, "ignored"): 1})
+
+
+def test_a_conference_end_is_stored_once_per_conference(hooks: Hooks) -> None:
+    job = hooks.started_job()
+    assert hooks.stack.api.status(job["job_id"])["recording_reason"] == "conference in progress"
+    before = hooks.counts()
+    first, other = ended_event(job["conference_id"]), ended_event(job["conference_id"])
+    assert hooks.deliver(first).json() == {"stored": True}
+    for data in (first, other):  # Telnyx's retry, and another event of the same end
+        assert hooks.deliver(data).json() == {"stored": False}
+    status = hooks.stack.api.status(job["job_id"])
+    assert (status["recording_state"], status["recording_reason"]) == (
+        "pending",
+        "conference ended; waiting for Telnyx to save",
+    )
+    assert hooks.counts() - before == Counter({(ENDED, "stored"): 1, (ENDED, "duplicate"): 2})
 
 
 def test_a_recording_of_a_conference_no_job_started_is_stored_without_a_job(
@@ -179,7 +212,11 @@ def test_a_recording_of_a_conference_no_job_started_is_stored_without_a_job(
     answer = hooks.deliver(by_name)
     assert answer.json() == {"stored": True, "job_id": None}
     (fields,) = hooks.entries_of(by_name)
-    assert set(fields) == {"event"}
+    assert set(fields) == {"event", "recording", "recording_id", "conference_id", "source"}
+    assert (fields["recording_id"], fields["source"]) == (
+        by_name["payload"]["recording_id"],
+        "webhook",
+    )
 
     # Enqueued (queued in the ledger) but never started by a worker: not its recording.
     idle_queue = f"idle-{uuid.uuid4().hex[:8]}"
@@ -188,33 +225,40 @@ def test_a_recording_of_a_conference_no_job_started_is_stored_without_a_job(
     try:
         answer = hooks.deliver(saved_event(queued.conference_id))
         assert answer.json() == {"stored": True, "job_id": None}
-        assert hooks.stack.api.status(queued.job_id)["recordings"] == []
+        status = hooks.stack.api.status(queued.job_id)
+        assert (status["recording_state"], status["recordings"]) == (None, [])
     finally:
         hooks.stack.system.client.delete(idle_queue)
 
 
-def test_a_recording_belongs_to_the_job_last_started_on_its_conference(hooks: Hooks) -> None:
-    conference = unique()
-    first = hooks.started_job(conference)
-    second = hooks.started_job(conference)
-    data = saved_event(conference)
-    assert hooks.deliver(data).json() == {"stored": True, "job_id": second["job_id"]}
-    assert hooks.stack.api.status(first["job_id"])["recordings"] == []
-    assert hooks.stack.api.status(second["job_id"])["recordings"] == [data]
-
-
-def test_events_delivered_out_of_order_are_both_stored(hooks: Hooks) -> None:
+def test_a_recording_begun_outside_every_start_window_was_not_started_by_confrec(
+    hooks: Hooks,
+) -> None:
     job = hooks.started_job()
-    now = time.time()
-    earlier = saved_event(job["conference_id"], at=now - 60)
-    later = saved_event(job["conference_id"], "mp3", at=now)
+    hour_ago = datetime.fromtimestamp(time.time() - 3600, UTC).isoformat()
+    data = saved_event(job["conference_id"], started_at=hour_ago)
+    assert hooks.deliver(data).json() == {"stored": True, "job_id": None}
+    status = hooks.stack.api.status(job["job_id"])
+    assert (status["recording_state"], status["recordings"]) == ("pending", [])
+    assert status["other_recordings"] == [shown(data) | {"match": "not_started_by_confrec"}]
+
+
+def test_two_jobs_recordings_delivered_out_of_order_each_land_on_their_job(
+    hooks: Hooks,
+) -> None:
+    conference = unique_id()
+    first = hooks.started_job(conference)
+    past_its_second({"outcome": first})  # back to back: test_recordings_matching.py
+    second = hooks.started_job(conference)
+    earlier = saved_event(conference, started_at=first["finished_at"])
+    later = saved_event(conference, started_at=second["finished_at"])
     before = hooks.counts()
-    for data in (later, earlier):  # the later recording's event arrives first
-        assert hooks.deliver(data).json() == {"stored": True, "job_id": job["job_id"]}
-    assert hooks.stack.api.status(job["job_id"])["recordings"] == [later, earlier]
-    for data in (earlier, later):
-        (fields,) = hooks.entries_of(data)
-        assert fields["job_id"] == job["job_id"]
+    assert hooks.deliver(later).json()["stored"] is True  # the later recording's event first
+    assert hooks.deliver(earlier).json() == {"stored": True, "job_id": first["job_id"]}
+    for job, data in ((first, earlier), (second, later)):
+        status = hooks.stack.api.status(job["job_id"])
+        assert (status["recording_state"], status["recordings"]) == ("saved", [shown(data)])
+        assert status["other_recordings"] == []
     assert hooks.counts() - before == Counter({STORED: 2})
 
 
