@@ -131,7 +131,8 @@ def test_the_readmes_local_recipe_runs_a_job_to_a_saved_recording(tmp_path: Path
     last = statuses[-1]
     assert re.search(r"^state +finished$", last, re.M), run.output
     assert re.search(r"^outcome .* succeeded ok ", last, re.M), run.output
-    assert re.search(r"^recording +\S+ wav https://\S+\.wav$", last, re.M), (
+    assert re.search(r"^recording +saved$", last, re.M), run.output
+    assert re.search(r"^recording_id +\S+ wav webhook https?://\S+\.wav(\?\S*)?$", last, re.M), (
         f"the last status shows no saved recording:\n{run.output}"
     )
     assert not run.group_left_running, "the recipe's last line left processes running"

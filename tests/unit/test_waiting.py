@@ -12,7 +12,7 @@ from confrec.tasks.job import Outcome
 from confrec.worker.batches.report import WAIT_CAP_S, Tally, default_wait_timeout
 from confrec.worker.batches.watch import BulkResult, Waited
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.local.demo import verdict
+from confrec.worker.local.demo import Shown, verdict
 
 
 def settings(**fields: object) -> Settings:
@@ -104,3 +104,24 @@ def test_the_demo_fails_only_when_something_other_than_a_job_went_wrong(
         assert err.getvalue().splitlines() == [
             "error: demo incomplete: 3 started recordings not reported saved"
         ]
+
+
+def shown(unsaved: int, reconciled: int = 1) -> Shown:
+    return Shown(unsaved, ["found by reconciliation: ..."] * reconciled, expect_reconciled=True)
+
+
+@pytest.mark.parametrize(
+    ("states", "seen", "code"),
+    [
+        ({"saved": 8, "not_saved": 2}, shown(2), ExitCode.OK),  # the unsaved- ones, as meant
+        ({"saved": 9, "not_saved": 1}, shown(2), ExitCode.NOT_SAVED),
+        ({"saved": 8, "not_saved": 2, "ambiguous": 1}, shown(2), ExitCode.NOT_SAVED),
+        ({"saved": 8, "unknown": 1}, shown(0), ExitCode.NOT_SAVED),
+        ({"saved": 10}, shown(0, reconciled=0), ExitCode.NOT_SAVED),  # reconciliation unseen
+    ],
+)
+def test_the_demo_is_ok_only_when_its_summary_is_what_it_set_out_to_show(
+    states: dict[str, int], seen: Shown, code: ExitCode
+) -> None:
+    result = BulkResult(ExitCode.NOT_SAVED, states=states)
+    assert verdict(result, 10, Console(file=io.StringIO()), seen) == code
