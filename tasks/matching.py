@@ -40,6 +40,41 @@ class JobWindow:
         return in_window and _same(self.format, rec.format) and _same(self.channels, rec.channels)
 
 
+@dataclass(frozen=True)
+class StartFacts:
+    """What a job's 2xx left: its window on our clock and the clock offset it saw."""
+
+    job_id: str
+    first: float
+    """Our clock: the first attempt that may have reached Telnyx."""
+    answered: float
+    """Our clock: the 2xx."""
+    offset: float
+    """Telnyx's clock minus ours, as this 2xx's ``Date`` header tells it."""
+    bound: float
+    """How far both ends are widened (CONFREC_CLOCK_SKEW_S)."""
+    format: str | None = None
+    channels: str | None = None
+
+    def window(self, offset: float) -> JobWindow:
+        """The window on Telnyx's clock, moved by ``offset`` and widened by the bound."""
+        lo, hi = self.first + offset - self.bound, self.answered + offset + self.bound
+        return JobWindow(self.job_id, lo, hi, self.format, self.channels)
+
+
+def conference_windows(starts: Iterable[StartFacts]) -> list[JobWindow]:
+    """The windows of one conference's jobs, all moved by one offset: the median of what
+    their answers saw. ``Date`` has whole seconds, so each answer's own offset is off by
+    up to a second, differently for each; one shift for all keeps the order our own clock
+    saw them in, to the millisecond."""
+    starts = list(starts)
+    offsets = sorted(s.offset for s in starts)
+    if not offsets:
+        return []
+    middle = offsets[len(offsets) // 2]
+    return [s.window(middle) for s in starts]
+
+
 @dataclass
 class JobMatch:
     owned: list[Recording] = field(default_factory=list)

@@ -16,7 +16,6 @@ from typing import Any
 
 from confrec.tasks import reconcile_rules as rules
 from confrec.tasks.job import conference_is_name
-from confrec.tasks.matching import JobWindow
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger, NameState
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member
@@ -50,11 +49,11 @@ class NameResolver:
         # A UUID is tried as an id first.
         is_id = not conference_is_name(name)
         if is_id and self._call(self._api.get_conference, name, region=region) is not None:
-            self._resolved(job_id, name, window)
+            self._resolved(job_id, name)
             return None
         found = rules.conferences_for(self._conferences(name, region), window, now)
         if len(found) == 1:
-            self._resolved(job_id, found[0], window)
+            self._resolved(job_id, found[0])
             return None
         if len(found) > 1:
             self._settled(job_id, name, "name_ambiguous")
@@ -85,8 +84,8 @@ class NameResolver:
             pages, page = got.total_pages, page + 1
         return conferences
 
-    def _resolved(self, job_id: str, conference_id: str, window: JobWindow) -> None:
+    def _resolved(self, job_id: str, conference_id: str) -> None:
         """The job joins the conference's candidates, then the conference is looked at."""
-        self._store.index_job(conference_id, window)
+        self._store.index_job(conference_id, job_id)
         self._ledger.set_name_state(job_id, "resolved", conference_id)
         self._schedule.add(conference_member(conference_id), self._clock(), only_if_earlier=True)

@@ -9,7 +9,9 @@ answers the user's question — was a recording saved, and where is it:
 - ``not_saved``: Telnyx listed none for it after its conference ended and the grace passed
   (a later webhook still makes it ``saved``);
 - ``unknown``: the facts cannot be had (a conference name that did not resolve);
-- ``ambiguous``: another job could own its recording as well, and nothing tells which.
+- ``ambiguous``: another job could own its recording as well, and nothing tells which —
+  said only once the conference is final: until then a recording still on its way may
+  settle it, and the job is ``pending``.
 
 A job that sent nothing (``duplicate_of``) shows its original's recordings and state.
 """
@@ -113,6 +115,9 @@ def recording_view(
     ]
     if match.owned:
         return RecordingView("saved", None, [r.as_status() for r in match.owned], others)
+    if match.ambiguous and facts.final_at is None:  # the recording still on its way may settle it
+        reason = "its recording could be another job's: waiting for the conference's others"
+        return RecordingView("pending", reason, [], others)
     if match.ambiguous:
         reason = "another job's start window holds the same recording"
         return RecordingView("ambiguous", reason, [], others)

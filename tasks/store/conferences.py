@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from confrec.tasks.matching import JobWindow, assign
+from confrec.tasks.matching import JobWindow, StartFacts, assign, conference_windows
 from confrec.tasks.recording import Recording
 from confrec.tasks.store import keys
 from confrec.tasks.store.schedule import conference_member
@@ -143,22 +143,27 @@ class ConferenceStore:
         self._redis.hset(key, "final_at", repr(at))
         self._redis.expire(key, self._ttl_s)
 
-    def index_job(self, conference_id: str, window: JobWindow) -> None:
+    def index_job(self, conference_id: str, job_id: str) -> None:
         """A job whose conference name resolved to this id joins its candidates."""
         key = keys.conference_jobs(conference_id)
-        self._redis.hset(key, window.job_id, _window_json(window))
+        self._redis.sadd(key, job_id)
         self._redis.expire(key, self._ttl_s)
 
     def facts(self, conference_id: str) -> ConferenceFacts:
-        """Everything stored about the conference, in one round trip."""
+        """Everything stored about the conference, in two round trips: the jobs are read
+        from their own state, the one place their start is written."""
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(keys.conference_jobs(conference_id))
+        pipe.smembers(keys.conference_jobs(conference_id))
         pipe.hgetall(keys.conference_recordings(conference_id))
         pipe.hgetall(keys.conference_facts(conference_id))
-        jobs, recordings, ended = pipe.execute()
+        job_ids, recordings, ended = pipe.execute()
+        pipe = self._redis.pipeline(transaction=False)
+        for job_id in sorted(job_ids):
+            pipe.hmget(keys.job_state(job_id), START_FIELDS)
+        starts = [parse_start(j, v) for j, v in zip(sorted(job_ids), pipe.execute(), strict=True)]
         return ConferenceFacts(
             conference_id=conference_id,
-            jobs=[_window(job_id, raw) for job_id, raw in jobs.items()],
+            jobs=conference_windows(s for s in starts if s is not None),
             recordings=[Recording.model_validate_json(raw) for raw in recordings.values()],
             ended_at=_float(ended.get("ended_at")),
             end_reason=ended.get("end_reason") or None,
@@ -174,19 +179,23 @@ def _owner(facts: ConferenceFacts, rec: Recording) -> str | None:
     return None
 
 
-def _window_json(window: JobWindow) -> str:
-    doc = {"lo": window.lo, "hi": window.hi, "format": window.format, "channels": window.channels}
-    return json.dumps(doc)
+#: The job state's fields a start is read from (``parse_start``'s order).
+START_FIELDS = ("first_attempt_at", "answered_at", "offset", "skew", "format", "channels")
 
 
-def _window(job_id: str, raw: str) -> JobWindow:
-    doc = json.loads(raw)
-    return JobWindow(
+def parse_start(job_id: str, values: list[str | None]) -> StartFacts | None:
+    """A job's ``START_FIELDS`` as read; None before its 2xx is stored (or once expired)."""
+    first, answered, offset, skew, fmt, channels = values
+    if not answered:
+        return None
+    return StartFacts(
         job_id,
-        float(doc["lo"]),
-        float(doc["hi"]),
-        doc.get("format") or None,
-        doc.get("channels") or None,
+        float(first or answered),
+        float(answered),
+        float(offset or 0),
+        float(skew or 0),
+        fmt or None,
+        channels or None,
     )
 
 

@@ -31,9 +31,9 @@ def command_succeeded(conference_id: str, command_id: str) -> str:
 
 
 def conference_jobs(conference_id: str) -> str:
-    """Hash job id → start window (JSON) of every job that started a recording on this
-    conference id: the candidates ``tasks.matching`` assigns its recordings to. Hashed
-    like ``command_succeeded``."""
+    """Set of the jobs that started a recording on this conference id: the candidates
+    ``tasks.matching`` assigns its recordings to (their starts are in their job state).
+    Hashed like ``command_succeeded``."""
     return f"{PREFIX}:conf:{_digest(conference_id)}:jobs"
 
 

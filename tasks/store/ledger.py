@@ -22,8 +22,9 @@ import redis
 
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob, conference_is_name
-from confrec.tasks.matching import JobWindow
+from confrec.tasks.matching import JobWindow, StartFacts
 from confrec.tasks.store import keys
+from confrec.tasks.store.conferences import parse_start
 from confrec.tasks.store.schedule import conference_member, name_member
 from confrec.tasks.store.scripts import register
 from confrec.tasks.store.throttle import TakeRequest
@@ -91,13 +92,18 @@ class JobRecord:
     """The job has its outcome (published once; see ``publish``)."""
     outcome: Outcome | None
     """That outcome, unless the stream has since been trimmed past it."""
-    window: JobWindow | None = None
-    """The start window on Telnyx's clock, once the job's 2xx is stored."""
+    start: StartFacts | None = None
+    """What its 2xx left (window on our clock, clock offset), once stored."""
     region: str | None = None
     name_state: NameState | None = None
     """For a job that addressed its conference by name: how resolving it went."""
     resolved_id: str | None = None
     """The conference id its name resolved to."""
+
+    @property
+    def window(self) -> JobWindow | None:
+        """The start window on Telnyx's clock by its own answer's offset."""
+        return None if self.start is None else self.start.window(self.start.offset)
 
     @property
     def state(self) -> JobState:
@@ -259,7 +265,7 @@ class JobLedger:
         )
         if known != "1":
             return None
-        lo, hi, fmt, channels, region, name_state, resolved_id = reply[8:]
+        region, name_state, resolved_id = reply[14:]
         return JobRecord(
             conference_id=conference_id or None,
             command_id=command_id or None,
@@ -268,9 +274,7 @@ class JobLedger:
             attempts=int(attempts),
             finished=bool(entry_id),
             outcome=Outcome.model_validate_json(outcome) if outcome else None,
-            window=JobWindow(job_id, float(lo), float(hi), fmt or None, channels or None)
-            if lo and hi
-            else None,
+            start=parse_start(job_id, reply[8:14]),
             region=region or None,
             name_state=name_state or None,
             resolved_id=resolved_id or None,

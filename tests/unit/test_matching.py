@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 import random
 
-from confrec.tasks.matching import JobMatch, JobWindow, assign
+import pytest
+
+from confrec.tasks.matching import JobMatch, JobWindow, StartFacts, assign, conference_windows
 from confrec.tasks.recording import Recording
 
 T0 = 1_765_000_000.0
@@ -81,3 +83,15 @@ def test_order_of_arrival_never_changes_the_answer() -> None:
         rng.shuffle(recs)
         again = {k: [r.recording_id for r in v.owned] for k, v in assign(jobs, recs).items()}
         assert again == first
+
+
+def test_jobs_answered_within_one_date_second_keep_the_order_our_clock_saw() -> None:
+    # Date has whole seconds: two answers 60 ms apart see offsets 0.5 s apart; moved each
+    # by its own, both windows would end at the same instant and could not be ordered.
+    a = StartFacts("a", T0 + 0.00, T0 + 0.10, offset=0.45, bound=3.0)
+    b = StartFacts("b", T0 + 0.06, T0 + 0.16, offset=0.39, bound=3.0)
+    own = [s.window(s.offset) for s in (a, b)]
+    assert own[0].hi == pytest.approx(own[1].hi)
+    shared = conference_windows([a, b])
+    matches = assign(shared, [rec("r1", T0 + 0.05), rec("r2", T0 + 0.12)])
+    assert owned(matches, "a") == ["r1"] and owned(matches, "b") == ["r2"]
