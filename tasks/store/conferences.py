@@ -108,7 +108,9 @@ class ConferenceStore:
     def store_ended(
         self, conference_id: str, *, reason: str | None, source: str, occurred_at: str | None
     ) -> bool:
-        """Store the conference's end (the first one told wins); True when new."""
+        """Store the conference's end (the first one told wins); True when new. A
+        conference with jobs is put on the schedule now: the reconciler, which keeps the
+        grace, sets when it is listed."""
         now = time.time()
         stored = self._ended(
             keys=[
@@ -122,7 +124,7 @@ class ConferenceStore:
                 reason or "",
                 source,
                 occurred_at or "",
-                repr(now + self.grace_s),
+                repr(now),
                 conference_member(conference_id),
             ],
         )

@@ -63,7 +63,7 @@ class Way:
 
     def window(self, job_id: str) -> dict[str, Any]:
         """The job's start window as the ledger holds it (for failure messages)."""
-        names = ("first_attempt_at", "lo", "hi")
+        names = ("first_attempt_at", "answered_at", "offset")
         values: Any = self.stack.system.state.hmget(keys.job_state(job_id), names)
         return dict(zip(names, values, strict=True))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from confrec.worker.local.processes import ManagedProcess
+from confrec.worker.local.processes import ManagedProcess, start_redis
 from tests.support.recordings import Way, others, owned, past_its_second, webhook_way
 from tests.support.system import unique, unique_id
 
@@ -106,13 +106,31 @@ def test_telnyx_clock_ahead_or_behind_ours_still_matches(
         assert abs(off.total_seconds() - skew_s) < 2, (started, answered)
 
 
-def test_one_recording_two_jobs_could_own_is_ambiguous_on_both(way: Way) -> None:
+@pytest.fixture
+def ending_way(tmp_path: Path) -> Iterator[Way]:
+    """Conferences that end 6 s after they begin, and a 2 s grace after the end; on a
+    Redis of its own, as every fleet with its own settings has (the other fixture's
+    workers would work this one's schedule with their grace)."""
+    redis = start_redis(tmp_path / "redis")
+    short = {"CONFREC_RECORDING_GRACE_S": "2", "CONFREC_RECONCILE_POLL_S": "1"}
+    try:
+        with webhook_way(tmp_path, redis.extra["url"], "--conference-seconds", "6", **short) as w:
+            yield w
+    finally:
+        redis.stop()
+
+
+def test_one_recording_two_jobs_could_own_is_ambiguous_on_both(ending_way: Way) -> None:
     """Two jobs sent at once on a conference (by name) whose first recording Telnyx never
-    saves: one recording, in both start windows — nothing tells whose it is."""
+    saves: one recording, in both start windows — nothing tells whose it is. Said once
+    the conference ended and the grace passed (until then: pending)."""
+    way = ending_way
     conference = unique("unsaved-1-")
     jobs = [way.enqueue(conference) for _ in range(2)]
     for job_id in jobs:
         way.started(job_id)
+    pending = way.status(jobs[0])
+    assert pending["recording_state"] == "pending", pending
     docs = [way.settled(job_id, timeout=60, want="ambiguous") for job_id in jobs]
     (saved,) = way.recording_ids(conference)
     assert len(way.conference(conference)["recordings"]) == 2  # the other was never saved

@@ -1,7 +1,8 @@
 -- KEYS: the conference's facts, its jobs, the reconcile schedule. ARGV: now, ttl, reason,
 -- source, occurred_at, due at, schedule member. 1 when this is the first end stored, else
 -- 0 (Telnyx may send conference.ended more than once; the API may tell it again). A
--- conference confrec started recordings on is looked at again when the grace has passed.
+-- conference confrec started recordings on goes on the schedule at ARGV[6] (now): the
+-- reconciler sets when the grace has passed.
 if redis.call('HSETNX', KEYS[1], 'ended_at', ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'end_reason', ARGV[3], 'end_source', ARGV[4],
   'occurred_at', ARGV[5])
