@@ -47,10 +47,12 @@ def error_delay(failures: int, retry_after: float | None = None) -> float:
 
 def name_retry_delay(age_s: float) -> float | None:
     """Wait before asking again for a name Telnyx did not list; None once it has been
-    asked long enough (then it is ``name_not_found``)."""
+    asked long enough (then it is ``name_not_found``). As old as the job's answer, so
+    the first asks come soon (a conference just begun may not be listed yet) and later
+    ones space out."""
     if age_s >= NAME_RETRY_FOR_S:
         return None
-    return min(120.0, max(10.0, age_s))
+    return min(120.0, max(1.0, age_s))
 
 
 def timestamp(text: object) -> float | None:

@@ -36,7 +36,7 @@ def test_error_backoff_grows_is_bounded_and_honours_retry_after() -> None:
 
 
 def test_a_name_is_asked_again_for_ten_minutes_then_given_up() -> None:
-    assert rules.name_retry_delay(0) == 10
+    assert rules.name_retry_delay(0) == 1
     assert rules.name_retry_delay(90) == 90
     assert rules.name_retry_delay(599) == 120
     assert rules.name_retry_delay(600) is None
