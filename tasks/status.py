@@ -89,6 +89,17 @@ def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> 
     )
 
 
+def recording_states(
+    ledger: JobLedger, conferences: ConferenceStore, job_ids: list[str]
+) -> dict[str, RecordingState | None]:
+    """Each job's recording state (None: an unknown job, or one that started none)."""
+    states: dict[str, RecordingState | None] = {}
+    for job_id in job_ids:
+        found = job_status(ledger, conferences, job_id)
+        states[job_id] = found.recording.state if found else None
+    return states
+
+
 def recording_view(
     ledger: JobLedger, conferences: ConferenceStore, job_id: str, record: JobRecord
 ) -> RecordingView:

@@ -112,10 +112,16 @@ def ending_way(tmp_path: Path) -> Iterator[Way]:
     Redis of its own, as every fleet with its own settings has (the other fixture's
     workers would work this one's schedule with their grace)."""
     redis = start_redis(tmp_path / "redis")
-    short = {"CONFREC_RECORDING_GRACE_S": "2", "CONFREC_RECONCILE_POLL_S": "1"}
     try:
-        with webhook_way(tmp_path, redis.extra["url"], "--conference-seconds", "6", **short) as w:
-            yield w
+        with webhook_way(
+            tmp_path,
+            redis.extra["url"],
+            "--conference-seconds",
+            "6",
+            CONFREC_RECORDING_GRACE_S="2",
+            CONFREC_RECONCILE_POLL_S="1",
+        ) as way:
+            yield way
     finally:
         redis.stop()
 

@@ -58,6 +58,14 @@ def test_a_batch_re_sent_with_its_key_leaves_the_recording_on_the_original(
         assert second["recording_reason"] == f"sent nothing: a duplicate of {original['job_id']}"
         assert first["recording_reason"] is None
 
+        # The outcome reader shows each started job's recording state beside its outcome.
+        read = way.stack.system.cli("results", "--json", "--count", "2")
+        shown = [json.loads(line) for line in read.stdout.splitlines()]
+        assert [(o["job_id"], o["recording_state"]) for o in shown] == [
+            (original["job_id"], "saved"),
+            (resent["job_id"], "saved"),
+        ]
+
 
 def test_until_saved_names_a_serve_that_cannot_verify_webhooks(
     workdir: Path, tmp_path: Path

@@ -3,6 +3,7 @@ them, for ``bulk --wait`` and the demo."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -182,15 +183,20 @@ def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
     return table
 
 
-def outcome_line(outcome: Outcome, as_json: bool) -> str:
-    """One outcome as a line: its JSON, or a short human summary."""
+def outcome_line(outcome: Outcome, as_json: bool, recording: str | None = None) -> str:
+    """One outcome as a line: its JSON, or a short human summary; with the job's
+    recording state when it has one (``confrec results``)."""
     if as_json:
-        return outcome.to_json()
+        if recording is None:
+            return outcome.to_json()
+        shown = json.loads(outcome.to_json()) | {"recording_state": recording}
+        return json.dumps(shown, separators=(",", ":"))
     http = outcome.http_status if outcome.http_status is not None else "-"
     errors = "; ".join(f"{e.code} {e.title}" for e in outcome.errors)
+    saved = f" recording={recording}" if recording else ""
     return (
         f"{outcome.finished_at}  {outcome.status:<9} {outcome.reason:<17} http={http} "
-        f"attempts={outcome.attempts}  {outcome.conference_id!r}  {errors}"
+        f"attempts={outcome.attempts}{saved}  {outcome.conference_id!r}  {errors}"
     ).rstrip()
 
 

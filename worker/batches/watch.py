@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
-from confrec.tasks.status import job_status
+from confrec.tasks.status import recording_states
 from confrec.tasks.store.streams import ResultsStream
 from confrec.worker.batches.report import (
     RECORDING_STATES,
@@ -167,14 +167,10 @@ class BatchWatch:
                 status = "  ".join(f"{s} {tally.count(s)}" for s in RECORDING_STATES[:-1])
                 progress.update(bar, completed=started - len(tally.unsettled), status=status)
 
-            wait_for_recordings(self._states, tally, timeout_s=timeout, on_state=seen)
+            def states(job_ids: list[str]) -> dict[str, str | None]:
+                return dict(recording_states(self.ledger, self.conferences, job_ids))
 
-    def _states(self, job_ids: list[str]) -> dict[str, str | None]:
-        states: dict[str, str | None] = {}
-        for job_id in job_ids:
-            found = job_status(self.ledger, self.conferences, job_id)
-            states[job_id] = found.recording.state if found else None
-        return states
+            wait_for_recordings(states, tally, timeout_s=timeout, on_state=seen)
 
     def _report(self, waited: Waited, as_json: bool) -> BulkResult:
         tally = waited.tally

@@ -170,16 +170,23 @@ def results(
     """Show the newest outcomes, or with --group the ones that group has not handled yet."""
     import redis
 
+    from confrec.tasks.status import recording_states
     from confrec.tasks.store.streams import ResultsStream
     from confrec.worker.batches.report import outcome_line
     from confrec.worker.broker.clients import state_client
+    from confrec.worker.producing import create_conferences, create_ledger
 
     def show(entries: list[StreamEntry]) -> None:
+        started = [e.outcome.job_id for e in entries if e.outcome.status == "succeeded"]
+        states = recording_states(ledger, conferences, started)
         for entry in entries:
-            print(outcome_line(entry.outcome, as_json), flush=True)
+            line = outcome_line(entry.outcome, as_json, states.get(entry.outcome.job_id))
+            print(line, flush=True)
 
     settings = load_settings()
-    stream = ResultsStream(state_client(settings), settings.results_stream)
+    client = state_client(settings)
+    stream = ResultsStream(client, settings.results_stream)
+    ledger, conferences = create_ledger(settings, client), create_conferences(settings, client)
     try:
         if group:
             consume_group(
