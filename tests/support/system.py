@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -156,16 +157,31 @@ class System:
         return requests
 
     def cli(
-        self, *args: str, env: dict[str, str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        """Run ``confrec ARGS``; past ``timeout`` it is interrupted (Ctrl-C: a command that
+        started processes stops them), then killed, and the test fails saying so."""
+        proc = subprocess.Popen(
             [*CONFREC, *args],
             env={**os.environ, **self.env, **(env or {})},
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
-            check=False,
+            start_new_session=True,
         )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                out, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, err = proc.communicate()
+            raise AssertionError(
+                f"confrec {args[0]} did not end within {timeout:g}s; stderr: {err[-3000:]}"
+            ) from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def start_worker(
         self,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from confrec.tasks.store import keys
+from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
@@ -34,6 +36,14 @@ def redis_proc(workdir: Path) -> Iterator[ManagedProcess]:
     proc = start_redis(workdir / "redis")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_schedule(redis_proc: ManagedProcess) -> None:
+    """Each module's fleets start with no reconciliation work on the shared redis: what an
+    earlier module's jobs left names conferences of a simulator that is gone, and would
+    cost the new fleet's reconciliation budget (a deployment has one Telnyx per Redis)."""
+    redis_client(redis_proc.extra["url"]).delete(keys.RECONCILE_DUE)
 
 
 @pytest.fixture(scope="session")

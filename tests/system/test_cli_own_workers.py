@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from confrec.worker.local.processes import start_worker
+from confrec.worker.local.processes import start_redis, start_worker
 from tests.support.system import System, unique
 
 
@@ -105,9 +106,14 @@ def test_results_group_reclaim_skips_entries_deleted_from_the_stream(
 
 
 def test_the_demo_exits_0_with_failed_jobs_it_made_on_purpose(
-    isolated: Callable[..., System],
+    isolated: Callable[..., System], tmp_path: Path
 ) -> None:
-    result = isolated().cli("demo", "--jobs", "40", "--workers", "1")
+    redis = start_redis(tmp_path / "redis")  # the demo's fleet alone on it, as a user's is
+    try:
+        system = isolated(redis_url=redis.extra["url"])
+        result = system.cli("demo", "--jobs", "40", "--workers", "1", timeout=240)
+    finally:
+        redis.stop()
     assert result.returncode == 0, result.stderr
     assert "rejected" in result.stdout  # the missing- conference
     assert "waiting up to" in result.stderr
