@@ -26,6 +26,7 @@ import httpx
 
 from confrec.tasks import reconcile_rules as rules
 from confrec.tasks.job import conference_is_name
+from confrec.tasks.matching import assign
 from confrec.tasks.reconcile_names import NameResolver
 from confrec.tasks.recording import from_listed
 from confrec.tasks.store.conferences import ConferenceFacts, ConferenceStore
@@ -164,8 +165,9 @@ class Reconciler:
     ) -> ConferenceResult:
         now = self._clock()
         facts = self._store.facts(conference_id)
-        if facts.final_at is not None and not on_demand:
-            return ConferenceResult(conference_id, True, 0, 0, True, None)
+        if not on_demand and (facts.final_at is not None or _all_saved(facts)):
+            ended = facts.ended_at is not None
+            return ConferenceResult(conference_id, ended, 0, 0, facts.final_at is not None, None)
         ended_at, poll_at = facts.ended_at, None
         if ended_at is None:
             ended_at, poll_at = self._poll_end(facts, now)
@@ -282,3 +284,10 @@ class Reconciler:
             if exc.status == 429:
                 self._budget.pause(exc.retry_after or 1.0)
             raise
+
+
+def _all_saved(facts: ConferenceFacts) -> bool:
+    """Every job on the conference owns a saved recording (its webhook came): nothing is
+    left to ask Telnyx, which spares the calls in the common case."""
+    matches = assign(facts.jobs, facts.recordings)
+    return bool(facts.jobs) and all(m.owned for m in matches.values())

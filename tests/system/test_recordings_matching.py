@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
-from confrec.worker.local.processes import ManagedProcess, start_redis
+from confrec.tasks.store import keys
+from confrec.tasks.store.schedule import conference_member
+from confrec.worker.local.processes import ManagedProcess, start_redis, wait_until
 from tests.support.recordings import Way, others, owned, past_its_second, webhook_way
 from tests.support.system import unique, unique_id
 
@@ -155,3 +158,24 @@ def test_a_job_of_another_conference_takes_nothing(way: Way) -> None:
         assert owned(doc) == way.recording_ids(conference), doc
         assert doc["recordings"][0]["conference_id"] == conference
     assert uuid.UUID(a) != uuid.UUID(b)
+
+
+def test_a_conference_whose_jobs_all_have_their_recording_costs_no_list(
+    ending_way: Way,
+) -> None:
+    """Its webhook came: once the conference ended, reconciliation takes it off the
+    schedule without asking Telnyx for its recordings (the common case costs nothing)."""
+    way = ending_way
+    conference = unique_id()
+    job_id = way.enqueue(conference)
+    assert owned(way.settled(job_id, want="saved")) == way.recording_ids(conference)
+    httpx.post(f"{way.sim_root}/_sim/conferences/{conference}/end", timeout=5).raise_for_status()
+    schedule = way.stack.system.state
+    member = conference_member(conference)
+    wait_until(
+        lambda: schedule.zscore(keys.RECONCILE_DUE, member) is None,
+        30,
+        "the ended conference off the schedule",
+    )
+    calls = httpx.get(f"{way.sim_root}/_sim/calls", timeout=5).json()
+    assert [c for c in calls if c["path"].startswith("/v2/recordings")] == []
