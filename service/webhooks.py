@@ -3,8 +3,9 @@
 Telnyx times a webhook out after a few seconds and retries it, so the handler does the
 least it can: verify the signature, store a ``conference.recording.saved`` or
 ``conference.ended`` once (by recording id, by conference), answer. A failure to store
-answers 503, so Telnyx delivers the event again rather than it being lost. An event that
-is verified but not one a recording can be made of is answered 400: a retry will not fix it.
+answers 503, so Telnyx delivers the event again rather than it being lost. A verified
+event whose payload lacks what it needs (a recording id, a conference id) is answered 200,
+not stored, and counted (``result="invalid"``): Telnyx would only retry it, then fail over.
 """
 
 from __future__ import annotations
@@ -57,13 +58,19 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
         if event_type not in (SAVED, ENDED):
             parts.metrics.webhooks.labels(event_type, "ignored").inc()
             return JSONResponse({"stored": False, "reason": f"{event_type} is not stored"})
-        payload = _payload(data)
-        if event_type == SAVED:
-            stored = await run_in_threadpool(_store_saved, parts, data, payload)
-            body: dict[str, Any] = {"stored": stored is not None}
-            body["job_id"] = stored.job_id if stored else None
-        else:
-            body = {"stored": await run_in_threadpool(_store_ended, parts, data, payload)}
+        payload = data.get("payload")
+        try:
+            if not isinstance(payload, dict):
+                raise ValueError("a Telnyx event has a payload object")
+            if event_type == SAVED:
+                stored = await run_in_threadpool(_store_saved, parts, data, payload)
+                body: dict[str, Any] = {"stored": stored is not None}
+                body["job_id"] = stored.job_id if stored else None
+            else:
+                body = {"stored": await run_in_threadpool(_store_ended, parts, data, payload)}
+        except ValueError as exc:
+            parts.metrics.webhooks.labels(event_type, "invalid").inc()
+            return JSONResponse({"stored": False, "reason": f"payload: {exc}"})
         parts.metrics.webhooks.labels(event_type, "stored" if body["stored"] else "duplicate").inc()
         return JSONResponse(body)
 
@@ -71,17 +78,13 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
 
 
 def _store_saved(parts: ServiceParts, data: dict[str, Any], payload: dict[str, Any]) -> Any:
-    try:
-        recording = from_webhook(payload)
-    except ValueError as exc:
-        raise bad_body(f"payload: {exc}") from None
-    return parts.conferences.store_recording(recording, data)
+    return parts.conferences.store_recording(from_webhook(payload), data)
 
 
 def _store_ended(parts: ServiceParts, data: dict[str, Any], payload: dict[str, Any]) -> bool:
     conference_id = payload.get("conference_id")
     if not isinstance(conference_id, str) or not conference_id:
-        raise bad_body("payload: a conference.ended event needs conference_id")
+        raise ValueError("a conference.ended event needs conference_id")
     reason, occurred = payload.get("reason"), payload.get("occurred_at") or data.get("occurred_at")
     return parts.conferences.store_ended(
         conference_id,
@@ -96,10 +99,3 @@ def _event(envelope: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict) or not data.get("id") or not data.get("event_type"):
         raise bad_body("a Telnyx event has data.id and data.event_type")
     return data
-
-
-def _payload(data: dict[str, Any]) -> dict[str, Any]:
-    payload = data.get("payload")
-    if not isinstance(payload, dict):
-        raise bad_body("payload: a Telnyx event has a payload object")
-    return payload

@@ -83,6 +83,12 @@ def conference_is_name(conference_id: str) -> bool:
     return _UUID.fullmatch(conference_id) is None
 
 
+def canonical_conference(conference_id: str) -> str:
+    """The form a conference is stored under: a UUID in lower case (as Telnyx reports
+    ids), so a job that wrote it in upper case still meets its recordings; a name as is."""
+    return conference_id if conference_is_name(conference_id) else conference_id.lower()
+
+
 def new_command_id() -> str:
     return str(uuid.uuid4())
 

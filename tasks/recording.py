@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict
 
 Source = Literal["webhook", "reconciliation"]
+#: How long Telnyx's presigned recording links live (its samples: ``X-Amz-Expires=600``).
+PRESIGNED_FOR_S = 600
 
 
 class Recording(BaseModel):
@@ -76,6 +78,12 @@ def from_webhook(payload: dict[str, Any]) -> Recording:
     )
 
 
+def _one_format(urls: dict[str, str]) -> str | None:
+    """A list item's format, from its links: only when it has one (an item with both a
+    wav and an mp3 link says nothing of which was asked for, and matches either)."""
+    return next(iter(urls)) if len(urls) == 1 else None
+
+
 def from_listed(item: dict[str, Any]) -> Recording:
     """An item of ``GET /v2/recordings`` (or the ``data`` of ``GET /v2/recordings/{id}``)."""
     urls = _urls(item.get("download_urls"))
@@ -83,7 +91,7 @@ def from_listed(item: dict[str, Any]) -> Recording:
     return Recording(
         recording_id=_required(item, "id"),
         conference_id=_required(item, "conference_id"),
-        format=next(iter(urls), None),
+        format=_one_format(urls),
         channels=_text(item.get("channels")),
         recording_started_at=_text(item.get("recording_started_at")),
         recording_ended_at=_text(item.get("recording_ended_at")),
@@ -107,8 +115,14 @@ def link_expiry(url: str) -> datetime | None:
 
 
 def links_expiry(urls: dict[str, str]) -> str | None:
-    found = [e for e in (link_expiry(u) for u in urls.values()) if e is not None]
-    return min(found).isoformat().replace("+00:00", "Z") if found else None
+    """The earliest expiry of the links; a link that does not say is taken to live the
+    10 minutes Telnyx presigns for, from now (when it reached us)."""
+    if not urls:
+        return None
+    said = [link_expiry(u) for u in urls.values()]
+    assumed = datetime.now(UTC) + timedelta(seconds=PRESIGNED_FOR_S)
+    found = [assumed if e is None else e for e in said]
+    return min(found).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _required(doc: dict[str, Any], name: str) -> str:

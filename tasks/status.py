@@ -130,7 +130,10 @@ def recording_view(
         reason = "its recording could be another job's: waiting for the conference's others"
         return RecordingView("pending", reason, [], others)
     if match.ambiguous:
-        reason = "another job's start window holds the same recording"
+        reason = (
+            "the recordings in its start window cannot be paired one to one with the jobs "
+            "whose windows hold them"
+        )
         return RecordingView("ambiguous", reason, [], others)
     if facts.final_at is not None:
         reason = (

@@ -28,8 +28,9 @@ from confrec.tasks.store.scripts import register
 
 SAVED = "conference.recording.saved"
 ENDED = "conference.ended"
-#: How long a refused webhook is remembered.
-UNVERIFIABLE_NOTE_S = 3600
+#: How long a refused webhook is remembered: renewed by each one (Telnyx retries), gone
+#: soon after serve has its key.
+UNVERIFIABLE_NOTE_S = 300
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class ConferenceStore:
         self._redis.set(keys.WEBHOOKS_REFUSED, "1", ex=UNVERIFIABLE_NOTE_S)
 
     def webhooks_unverifiable(self) -> bool:
-        """Whether serve refused a webhook it could not verify in the last hour."""
+        """Whether serve refused a webhook it could not verify in the last minutes."""
         return bool(self._redis.exists(keys.WEBHOOKS_REFUSED))
 
     def mark_final(self, conference_id: str, at: float) -> None:

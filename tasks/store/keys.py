@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 
+from confrec.tasks.job import canonical_conference
+
 PREFIX = "confrec"
 
 
@@ -34,19 +36,19 @@ def conference_jobs(conference_id: str) -> str:
     """Set of the jobs that started a recording on this conference id: the candidates
     ``tasks.matching`` assigns its recordings to (their starts are in their job state).
     Hashed like ``command_succeeded``."""
-    return f"{PREFIX}:conf:{_digest(conference_id)}:jobs"
+    return f"{PREFIX}:conf:{_digest(canonical_conference(conference_id))}:jobs"
 
 
 def conference_recordings(conference_id: str) -> str:
     """Hash recording id → ``Recording`` JSON: each recording stored once, whichever of
     the webhook and the recordings list told of it first."""
-    return f"{PREFIX}:conf:{_digest(conference_id)}:recordings"
+    return f"{PREFIX}:conf:{_digest(canonical_conference(conference_id))}:recordings"
 
 
 def conference_facts(conference_id: str) -> str:
     """Hash of what is known of a conference's end: ended_at, end_reason, end_source,
-    final_at (when a list made past the grace found what it found), region."""
-    return f"{PREFIX}:conf:{_digest(conference_id)}:facts"
+    occurred_at, final_at (when a list made past the grace found what it found)."""
+    return f"{PREFIX}:conf:{_digest(canonical_conference(conference_id))}:facts"
 
 
 def _digest(text: str) -> str:

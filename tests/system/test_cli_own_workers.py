@@ -116,4 +116,5 @@ def test_the_demo_exits_0_with_failed_jobs_it_made_on_purpose(
         redis.stop()
     assert result.returncode == 0, result.stderr
     assert "rejected" in result.stdout  # the missing- conference
+    assert "found by reconciliation: job" in result.stdout  # a nosavedhook- conference
     assert "waiting up to" in result.stderr

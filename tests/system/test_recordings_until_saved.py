@@ -85,5 +85,7 @@ def test_until_saved_names_a_serve_that_cannot_verify_webhooks(
             error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
             assert len(error) == 1 and "TELNYX_PUBLIC_KEY" in error[0], result.stderr
             assert "503" in error[0]
+            warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+            assert len(warning) == 1 and "TELNYX_PUBLIC_KEY" in warning[0], result.stderr
     finally:
         redis.stop()

@@ -177,6 +177,23 @@ def test_a_verified_body_that_is_not_an_event_is_400(hooks: Hooks) -> None:
     assert len(hooks.entries()) == stored
 
 
+def test_a_verified_event_without_the_ids_it_needs_is_200_counted_not_stored(
+    hooks: Hooks,
+) -> None:
+    """Telnyx would only retry a non-2xx, then fail over: a verified event is answered."""
+    stored, before = len(hooks.entries()), hooks.counts()
+    saved = saved_event("c") | {"payload": {"conference_id": "c"}}  # no recording_id
+    ended = ended_event("c") | {"payload": {"reason": "all_left"}}  # no conference_id
+    for data in (saved, ended, saved_event("c") | {"payload": None}):
+        answer = hooks.deliver(data)
+        assert (answer.status_code, answer.json()["stored"]) == (200, False), answer.text
+        assert answer.json()["reason"].startswith("payload: ")
+    assert len(hooks.entries()) == stored
+    counted = hooks.counts() - before
+    saved_type = "conference.recording.saved"
+    assert counted == Counter({(saved_type, "invalid"): 2, ("conference.ended", "invalid"): 1})
+
+
 def test_another_event_type_is_counted_not_stored(hooks: Hooks) -> None:
     job = hooks.started_job()
     before, stored = hooks.counts(), len(hooks.entries())

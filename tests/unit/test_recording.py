@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from confrec.tasks.recording import from_listed, from_webhook, link_expiry
+from confrec.tasks.store import keys
+from confrec.tasks.store.schedule import conference_member
 
 URL = (
     "https://s3.amazonaws.com/b/r.wav?X-Amz-Algorithm=AWS4-HMAC-SHA256"
@@ -52,3 +54,27 @@ def test_status_leaves_dead_links_out() -> None:
     assert next(iter(shown)) == "recording_id"
     fresh = rec.as_status(datetime(2026, 12, 7, 10, 5, tzinfo=UTC))
     assert fresh["recording_urls"] == {"wav": URL}
+
+
+def test_a_list_item_with_links_of_both_formats_says_no_format() -> None:
+    both = {"wav": URL, "mp3": URL.replace(".wav", ".mp3")}
+    item = {"id": "r", "conference_id": "c", "download_urls": both}
+    assert from_listed(item).format is None  # so it matches a wav job and an mp3 job
+    assert from_listed(item | {"download_urls": {"mp3": URL}}).format == "mp3"
+
+
+def test_a_link_that_does_not_say_is_taken_to_live_ten_minutes() -> None:
+    before = datetime.now(UTC)
+    rec = from_webhook(
+        {"recording_id": "r", "conference_id": "c", "recording_urls": {"wav": "https://x/r"}}
+    )
+    assert rec.links_expire_at is not None
+    expires = datetime.fromisoformat(rec.links_expire_at.replace("Z", "+00:00"))
+    assert 599 <= (expires - before).total_seconds() <= 601
+
+
+def test_a_conference_id_is_stored_in_one_case() -> None:
+    upper = "3A4B5C6D-0000-4000-8000-00000000ABCD"
+    assert keys.conference_jobs(upper) == keys.conference_jobs(upper.lower())
+    assert conference_member(upper) == conference_member(upper.lower())
+    assert keys.conference_jobs("Weekly Sync") != keys.conference_jobs("weekly sync")  # a name

@@ -31,6 +31,12 @@ from confrec.worker.broker.clients import state_client
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.producing import create_conferences, create_ledger
 
+UNVERIFIED = (
+    "confrec serve is answering Telnyx's webhooks 503: it has no TELNYX_PUBLIC_KEY to verify "
+    "them with. Set it and restart serve; Telnyx retries its webhooks for a while, and "
+    "reconciliation finds the recordings a grace after their conference ended"
+)
+
 
 @dataclass(frozen=True)
 class BulkResult:
@@ -163,9 +169,14 @@ class BatchWatch:
         with progress_bar(self.err) as progress:
             bar = progress.add_task("recordings", total=started, status="")
 
+            warned: list[bool] = []
+
             def seen(tally: Tally) -> None:
                 status = "  ".join(f"{s} {tally.count(s)}" for s in RECORDING_STATES[:-1])
                 progress.update(bar, completed=started - len(tally.unsettled), status=status)
+                if not warned and tally.unsettled and self.conferences.webhooks_unverifiable():
+                    warned.append(True)  # at once: the wait may be long, and this is why
+                    progress.console.print(f"warning: {UNVERIFIED}", highlight=False)
 
             def states(job_ids: list[str]) -> dict[str, str | None]:
                 return dict(recording_states(self.ledger, self.conferences, job_ids))
@@ -203,9 +214,7 @@ class BatchWatch:
         started, batch = len(waited.tally.started or ()), waited.batch
         if waited.unsaved and self.conferences.webhooks_unverifiable():
             return ExitCode.WEBHOOKS_UNVERIFIED, (
-                f"{waited.unsaved} started recordings still pending, and confrec serve is "
-                "answering Telnyx's webhooks 503: it has no TELNYX_PUBLIC_KEY to verify them "
-                "with. Set it and restart serve; Telnyx retries its webhooks for a while"
+                f"{waited.unsaved} started recordings still pending, and {UNVERIFIED}"
             )
         if waited.unsaved:
             return ExitCode.TIMED_OUT, (
