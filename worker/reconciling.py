@@ -21,6 +21,7 @@ from confrec.config.settings import MISSING_API_KEY, Settings
 from confrec.tasks.reconcile import Reconciler
 from confrec.tasks.store.reconcile_budget import ReconcileBudget
 from confrec.tasks.store.schedule import ReconcileSchedule
+from confrec.tasks.store.throttle import default_burst
 from confrec.tasks.telnyx_api import TelnyxApi
 from confrec.worker.broker.clients import state_client
 from confrec.worker.producing import create_conferences, create_ledger
@@ -49,13 +50,21 @@ def build_reconciler(settings: Settings, client: redis.Redis | None = None) -> R
         create_conferences(settings, client),
         create_ledger(settings, client),
         ReconcileSchedule(client),
-        budget=ReconcileBudget(client, rate=settings.reconcile_rate),
+        budget=ReconcileBudget(client, rate=settings.reconcile_rate, fleet=fleet_limit(settings)),
         grace_s=settings.recording_grace_s,
         poll_s=settings.reconcile_poll_s,
         lease_s=settings.reconcile_lease_s,
         # Every call of a run, its HTTP timeout included, ends inside the lease.
         run_time_s=max(1.0, settings.reconcile_lease_s / 2 - settings.http_timeout),
     )
+
+
+def fleet_limit(settings: Settings) -> tuple[float, int] | None:
+    """CONFREC_RATE_LIMIT and its burst as the starts' throttle reads them; None unset."""
+    rate = settings.rate_limit
+    if rate is None:
+        return None
+    return rate, settings.rate_burst or default_burst(rate)
 
 
 class ReconcilerThread:

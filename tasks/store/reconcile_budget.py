@@ -1,9 +1,13 @@
 """ReconcileBudget: reconciliation's own request rate to Telnyx, across the fleet.
 
 Reconciliation must never slow the starts, so it takes from a bucket of its own
-(``CONFREC_RECONCILE_RATE``), never the starts' one, with the throttle's Lua (the same
-``take``, on Redis's clock). It holds its calls while the fleet's 429 pause is in force,
-and a 429 to one of its own calls pauses reconciliation only: the starts keep going.
+(``CONFREC_RECONCILE_RATE``) with the throttle's Lua (the same ``take``, on Redis's
+clock). It stays under the fleet-wide limit (``CONFREC_RATE_LIMIT``) too: each call also
+takes one of the fleet's tokens, but only a spare one — while the fleet's bucket is more
+than half full — so a start never waits for a token reconciliation took; in a long burst
+of starts reconciliation waits, and catches up after. It holds its calls while the
+fleet's 429 pause is in force, and a 429 to one of its own calls pauses reconciliation
+only: the starts keep going.
 """
 
 from __future__ import annotations
@@ -34,13 +38,17 @@ class ReconcileBudget:
         *,
         rate: float,
         burst: int | None = None,
+        fleet: tuple[float, int] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self.burst = burst or max(1, math.ceil(rate))
         self._client = client
+        self.fleet = fleet
+        """The fleet-wide limit (rate, burst) it stays under; None without one."""
         self._take = register(client, "throttle_take")
+        self._spare = register(client, "throttle_spare")
         self._pause = register(client, "throttle_pause")
         self._sleep = sleep
         self._monotonic = monotonic
@@ -67,11 +75,25 @@ class ReconcileBudget:
                 )
                 code, wait_ms = int(reply[0]), int(reply[1])
             if code == GO:
-                return True
+                return self._spare_token(deadline)
             if code == REFUSED or self._monotonic() + wait_ms / 1000 > deadline:
                 return False
             reserved = reserved or code == RESERVED  # that token is ours when we ask again
             self._sleep(wait_ms / 1000)
+
+    def _spare_token(self, deadline: float) -> bool:
+        """One of the fleet's tokens, once it has one to spare; False past ``deadline``."""
+        if self.fleet is None:
+            return True
+        rate, burst = self.fleet
+        while True:
+            reply: Any = self._spare(keys=[keys.RATE_BUCKET], args=[repr(rate), str(burst)])
+            if int(reply[0]) == GO:
+                return True
+            wait_s = int(reply[1]) / 1000
+            if self._monotonic() + wait_s > deadline:
+                return False
+            self._sleep(wait_s)
 
     def pause(self, seconds: float) -> None:
         """Hold reconciliation's calls (only theirs) for ``seconds``, after a 429."""

@@ -56,6 +56,11 @@ class ThrottleState:
     """0 when no pause is in force; -1 for a pause key without expiry (should not happen)."""
 
 
+def default_burst(rate: float) -> int:
+    """CONFREC_RATE_BURST unset: a second's worth of tokens (at least one)."""
+    return max(1, math.ceil(rate))
+
+
 class FleetThrottle:
     """Blocks a send until the fleet-wide bucket has a token and no pause is in force.
 
@@ -70,7 +75,7 @@ class FleetThrottle:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = rate
-        self.burst = burst or (max(1, math.ceil(rate)) if rate else None)
+        self.burst = burst or (default_burst(rate) if rate else None)
         self._limit = ["" if rate is None else repr(rate), str(self.burst or 0)]  # the Lua's ARGV
         self._take = register(client, "throttle_take")
         self._pause = register(client, "throttle_pause")

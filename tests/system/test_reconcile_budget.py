@@ -20,6 +20,7 @@ from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
 from confrec.tasks.store.reconcile_budget import ReconcileBudget
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member
+from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx_api import TelnyxApi
 from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import start_redis
@@ -59,6 +60,20 @@ def test_its_own_bucket_never_the_starts(client: redis.Redis) -> None:
     assert not budget.acquire(deadline)  # the next token is a second away
     assert client.exists(keys.RECONCILE_BUCKET) and not client.exists(keys.RATE_BUCKET)
     assert budget.calls_sent() == 2
+
+
+def test_under_the_fleet_limit_it_takes_only_spare_tokens(client: redis.Redis) -> None:
+    """With CONFREC_RATE_LIMIT, a call also takes one of the fleet's tokens, but only while
+    its bucket is more than half full: a start never waits for one reconciliation took."""
+    client.flushall()
+    starts = FleetThrottle(client, rate=1, burst=4)
+    budget = ReconcileBudget(client, rate=50, fleet=(1, 4))
+    deadline = time.monotonic() + 0.3
+    assert budget.acquire(deadline) and budget.acquire(deadline)  # 4 → 3 → 2 tokens
+    assert not budget.acquire(deadline)  # 2 left: those are the starts'
+    assert starts.state().tokens == pytest.approx(2, abs=0.5)
+    assert starts.acquire("job", time.monotonic() + 0.1)  # a start goes at once
+    assert starts.acquire("job", time.monotonic() + 0.1)
 
 
 def test_the_fleet_pause_holds_reconciliation(client: redis.Redis) -> None:
