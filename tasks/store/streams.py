@@ -6,6 +6,7 @@ written by ``confrec.tasks.store.ledger.JobLedger.publish``, once per job. The p
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,15 +54,35 @@ class ResultsStream:
         """
         seconds, micros = self._redis.time()
         start = f"{int(seconds) * 1000 + int(micros) // 1000 - window_s * 1000}-0"
-        counts: Counter[str] = Counter()
+        counts = Counter(f"{o.status}/{o.reason}" for o in self.outcomes(start, page=page))
+        return dict(sorted(counts.items()))
+
+    def outcomes(
+        self, start: str = "-", *, containing: str | None = None, page: int = 1000
+    ) -> Iterator[Outcome]:
+        """Every outcome from entry id ``start`` on (``-``: the oldest), read ``page``
+        entries at a time so a large stream never arrives in one reply. ``containing``:
+        only entries whose JSON holds that text (checked before it is parsed); an entry
+        that is not an outcome is skipped."""
         while True:
             rows: Any = self._redis.xrange(self.stream, min=start, max="+", count=page)
-            for entry_id, fields in rows:
-                outcome = _entry(entry_id, fields).outcome
-                counts[f"{outcome.status}/{outcome.reason}"] += 1
+            for _, fields in rows:
+                raw = fields.get("outcome", "")
+                if containing is not None and containing not in raw:
+                    continue
+                try:
+                    yield Outcome.model_validate_json(raw)
+                except ValueError:
+                    continue
             if len(rows) < page:
-                return dict(sorted(counts.items()))
+                return
             start = "(" + rows[-1][0]
+
+    def batch_jobs(self, batch: str) -> list[str]:
+        """The ids of the batch's jobs that have an outcome, in the stream's order."""
+        written = json.dumps(batch, ensure_ascii=False)[1:-1]  # as it stands in the JSON
+        jobs = {o.job_id: None for o in self.outcomes(containing=written) if o.batch == batch}
+        return list(jobs)
 
     def ensure_group(self, group: str) -> None:
         """Create a consumer group at the stream's start (idempotent)."""

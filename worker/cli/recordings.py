@@ -95,8 +95,9 @@ def _statuses(settings: Settings, job: str | None, batch: str | None) -> list[Jo
     """The job's status, or the batch's jobs' (exit 5 when unknown, 3 when Redis fails)."""
     import redis
 
+    from confrec.tasks.store.streams import ResultsStream
     from confrec.worker.broker.clients import state_client
-    from confrec.worker.downloads.plan import batch_jobs, statuses
+    from confrec.worker.downloads.plan import statuses
 
     client = state_client(settings)
     read = _reader(settings, client)
@@ -109,7 +110,7 @@ def _statuses(settings: Settings, job: str | None, batch: str | None) -> list[Jo
                 )
             return [one]
         assert batch is not None
-        ids = batch_jobs(client, settings.results_stream, batch)
+        ids = ResultsStream(client, settings.results_stream).batch_jobs(batch)
         if not ids:
             fail(f"no outcome of batch {batch} in {settings.results_stream}", ExitCode.UNKNOWN_JOB)
         return list(statuses(ids, read))

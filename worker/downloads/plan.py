@@ -9,20 +9,15 @@ downloaded once.
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-
 from confrec.tasks.status import JobStatus
 from confrec.worker.downloads.fetch import Wanted
 
 #: Batch ids that appear verbatim in the outcome's JSON: a cheap test before parsing it.
-_VERBATIM = re.compile(r"^[A-Za-z0-9._:-]+$")
 
 
 @dataclass
@@ -36,14 +31,8 @@ class Plan:
 
 
 def recordings_of(status: JobStatus) -> list[dict[str, Any]]:
-    """The job's recordings as ``{recording_id, format, conference_id}``: from records
-    with ``recording_id`` at the top, or from webhook ``data`` objects (its ``payload``)."""
-    found = []
-    for shown in status.recordings:
-        record = shown if "recording_id" in shown else shown.get("payload")
-        if isinstance(record, dict) and isinstance(record.get("recording_id"), str):
-            found.append(record)
-    return found
+    """The job's recordings as its status shows them (``recording_id`` at the top)."""
+    return [shown for shown in status.recordings if isinstance(shown.get("recording_id"), str)]
 
 
 def why_none(status: JobStatus) -> str:
@@ -78,37 +67,6 @@ def plan(statuses: Iterable[JobStatus]) -> Plan:
                 )
             )
     return result
-
-
-def batch_jobs(client: redis.Redis, stream: str, batch: str, *, page: int = 1000) -> list[str]:
-    """The ids of the batch's jobs that have an outcome, in the stream's order, once each;
-    the stream is read ``page`` entries at a time."""
-    verbatim = bool(_VERBATIM.match(batch))
-    jobs: dict[str, None] = {}
-    start = "-"
-    while True:
-        rows: Any = client.xrange(stream, min=start, max="+", count=page)
-        for _, fields in rows:
-            raw = fields.get("outcome", "")
-            if verbatim and batch not in raw:
-                continue
-            job_id = _job_of(raw, batch)
-            if job_id is not None:
-                jobs[job_id] = None
-        if len(rows) < page:
-            return list(jobs)
-        start = "(" + rows[-1][0]
-
-
-def _job_of(raw: str, batch: str) -> str | None:
-    try:
-        outcome = json.loads(raw)
-    except ValueError:
-        return None
-    if isinstance(outcome, dict) and outcome.get("batch") == batch:
-        job_id = outcome.get("job_id")
-        return job_id if isinstance(job_id, str) else None
-    return None
 
 
 def statuses(
