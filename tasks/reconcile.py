@@ -26,7 +26,6 @@ import httpx
 
 from confrec.tasks import reconcile_rules as rules
 from confrec.tasks.job import conference_is_name
-from confrec.tasks.matching import assign
 from confrec.tasks.reconcile_names import NameResolver
 from confrec.tasks.recording import from_listed
 from confrec.tasks.store.conferences import ConferenceFacts, ConferenceStore
@@ -90,7 +89,7 @@ class Reconciler:
         self._run_time_s = run_time_s if run_time_s is not None else lease_s / 2
         self._clock, self._monotonic = clock, monotonic
         self._calls_left, self._deadline = 0, 0.0
-        self._failures: dict[str, int] = {}
+        self._failures = rules.Failures()
         self._names = NameResolver(
             api, store, ledger, schedule, call=self._call, clock=clock, max_pages=max_pages
         )
@@ -111,7 +110,7 @@ class Reconciler:
             except Exception as exc:  # Telnyx, transport, a bad item: this member only
                 next_at = self._after_error(member, exc)
             else:
-                self._failures.pop(member, None)
+                self._failures.clear(member)
             self._schedule.release(member, next_at)
         return len(members)
 
@@ -125,8 +124,16 @@ class Reconciler:
             return self._conference(ident, final_allowed=True, on_demand=False).next_at
         return self._names.resolve(ident)
 
-    def _after_error(self, member: str, exc: Exception) -> float:
-        failures = self._failures[member] = self._failures.get(member, 0) + 1
+    def _after_error(self, member: str, exc: Exception) -> float | None:
+        """When to try again; None once no job is left to answer for (their state
+        expired): a permanent error (401, 403, 422) must not keep a member forever."""
+        kind, ident = parse_member(member)
+        throttled = isinstance(exc, TelnyxApiError) and exc.status == 429  # not its fault
+        if kind == "conference" and not throttled and not self._store.facts(ident).jobs:
+            self._failures.clear(member)
+            log.warning("reconcile %s: %s; no job left, dropped", member[:80], type(exc).__name__)
+            return None
+        failures = self._failures.add(member, self._clock())
         retry_after = exc.retry_after if isinstance(exc, TelnyxApiError) else None
         delay = rules.error_delay(failures, retry_after)
         what = type(exc).__name__  # an httpx error's text may hold the URL: its type only
@@ -165,7 +172,9 @@ class Reconciler:
     ) -> ConferenceResult:
         now = self._clock()
         facts = self._store.facts(conference_id)
-        if not on_demand and (facts.final_at is not None or _all_saved(facts)):
+        if not on_demand and (
+            facts.final_at is not None or rules.all_saved(facts.jobs, facts.recordings)
+        ):
             ended = facts.ended_at is not None
             return ConferenceResult(conference_id, ended, 0, 0, facts.final_at is not None, None)
         ended_at, poll_at = facts.ended_at, None
@@ -176,11 +185,13 @@ class Reconciler:
         due = None if ended_at is None else ended_at + self.grace_s
         if not on_demand and due is not None and now < due:
             return ConferenceResult(conference_id, True, 0, 0, False, due)
-        listed, stored = self._list(facts, ended_at, now)
-        final = final_allowed and due is not None and now >= due
+        listed, stored, complete = self._list(facts, ended_at, now)
+        final = complete and final_allowed and due is not None and now >= due
         if final:
             self._store.mark_final(conference_id, now)
         next_at = None if final else (due if due is not None else poll_at)
+        if not complete:  # recordings on pages not read: never final, look again later
+            next_at = now + rules.MAX_POLL_S
         return ConferenceResult(conference_id, ended_at is not None, listed, stored, final, next_at)
 
     def _poll_end(self, facts: ConferenceFacts, now: float) -> tuple[float | None, float | None]:
@@ -224,8 +235,11 @@ class Reconciler:
             self._schedule.add(name_member(job.job_id), self._clock(), only_if_earlier=True)
         return True
 
-    def _list(self, facts: ConferenceFacts, ended_at: float | None, now: float) -> tuple[int, int]:
-        """List the conference's recordings (every page, up to the bound) and store each."""
+    def _list(
+        self, facts: ConferenceFacts, ended_at: float | None, now: float
+    ) -> tuple[int, int, bool]:
+        """List the conference's recordings (every page, up to the bound) and store each;
+        (listed, newly stored, every page read)."""
         gte, lte = rules.list_window(facts.jobs, ended_at, now)
         region = self._region(facts)
         listed = stored = 0
@@ -251,12 +265,12 @@ class Reconciler:
             pages, page = got.total_pages, page + 1
         if pages > self._max_pages:
             log.warning(
-                "reconcile %s: %d pages of recordings, read the first %d",
+                "reconcile %s: %d pages of recordings, read the first %d; not final",
                 facts.conference_id[:80],
                 pages,
                 self._max_pages,
             )
-        return listed, stored
+        return listed, stored, pages <= self._max_pages
 
     def _region(self, facts: ConferenceFacts) -> str | None:
         """The region its jobs asked for: a conference lives in one, and Telnyx lists it
@@ -284,10 +298,3 @@ class Reconciler:
             if exc.status == 429:
                 self._budget.pause(exc.retry_after or 1.0)
             raise
-
-
-def _all_saved(facts: ConferenceFacts) -> bool:
-    """Every job on the conference owns a saved recording (its webhook came): nothing is
-    left to ask Telnyx, which spares the calls in the common case."""
-    matches = assign(facts.jobs, facts.recordings)
-    return bool(facts.jobs) and all(m.owned for m in matches.values())

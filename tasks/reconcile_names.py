@@ -85,7 +85,9 @@ class NameResolver:
         return conferences
 
     def _resolved(self, job_id: str, conference_id: str) -> None:
-        """The job joins the conference's candidates, then the conference is looked at."""
+        """The conference is scheduled, the job joins its candidates, and only then is
+        the name ``resolved``: a reconciler killed between two steps leaves the name
+        pending (asked again), never resolved on a conference nobody looks at."""
+        self._schedule.add(conference_member(conference_id), self._clock(), only_if_earlier=True)
         self._store.index_job(conference_id, job_id)
         self._ledger.set_name_state(job_id, "resolved", conference_id)
-        self._schedule.add(conference_member(conference_id), self._clock(), only_if_earlier=True)

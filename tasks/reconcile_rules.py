@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from confrec.tasks.matching import JobWindow
+from confrec.tasks.matching import JobWindow, assign
+from confrec.tasks.recording import Recording
 
 #: Telnyx ends every conference 4 hours after it began at the latest.
 MAX_LIFETIME_S = 4 * 3600.0
@@ -20,6 +21,34 @@ NAME_RETRY_FOR_S = 600.0
 ERROR_BACKOFF_S = (15.0, 900.0)
 #: Slack around the created-at window of a list: clocks, Telnyx's processing.
 LIST_MARGIN_S = 3600.0
+#: Members whose errors in a row one reconciler remembers, at most.
+FAILURES_KEPT = 1000
+
+
+class Failures:
+    """Errors in a row per schedule member, for the backoff. Bounded: a member not seen
+    failing here for longer than the longest backoff was finished (or is retried) by
+    another reconciler, and past ``cap`` members the oldest are forgotten."""
+
+    def __init__(self, cap: int = FAILURES_KEPT) -> None:
+        self.cap = cap
+        self._seen: dict[str, tuple[int, float]] = {}  # member → (errors, last at)
+
+    def add(self, member: str, now: float) -> int:
+        """One more error of ``member`` at ``now``; its errors in a row."""
+        count = self._seen.pop(member, (0, now))[0] + 1
+        stale = now - 2 * ERROR_BACKOFF_S[1]
+        self._seen = {m: v for m, v in self._seen.items() if v[1] >= stale}
+        while len(self._seen) >= self.cap:
+            del self._seen[next(iter(self._seen))]  # the least recently failed
+        self._seen[member] = (count, now)
+        return count
+
+    def clear(self, member: str) -> None:
+        self._seen.pop(member, None)
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 def poll_delay(now: float, first_start: float | None, poll_s: float) -> float:
@@ -121,3 +150,10 @@ def list_window(
     lo = min(w.lo for w in windows) - LIST_MARGIN_S
     hi = max(max(w.hi for w in windows) + MAX_LIFETIME_S, ended_at or now) + LIST_MARGIN_S
     return iso(lo), iso(hi)
+
+
+def all_saved(jobs: list[JobWindow], recordings: list[Recording]) -> bool:
+    """Every job on the conference owns a saved recording (its webhook came): nothing is
+    left to ask Telnyx, which spares the calls in the common case."""
+    matches = assign(jobs, recordings)
+    return bool(jobs) and all(m.owned for m in matches.values())

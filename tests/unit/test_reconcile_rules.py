@@ -99,3 +99,25 @@ def test_since_takes_unix_seconds_or_iso() -> None:
     assert parse_since("2026-11-30T00:53:20") == T0  # no zone: UTC
     with pytest.raises(ValueError, match="--since"):
         parse_since("last tuesday")
+
+
+def test_since_is_a_time_from_1970_to_a_day_ahead() -> None:
+    for bad in ("inf", "-inf", "nan", "-5", "1e30", str(T0 + 86401), "1969-12-31T00:00:00Z"):
+        with pytest.raises(ValueError, match="--since"):
+            parse_since(bad, now=T0)
+    assert parse_since("0", now=T0) == 0
+    assert parse_since(str(T0 + 3600), now=T0) == T0 + 3600
+
+
+def test_failures_are_counted_per_member_and_bounded() -> None:
+    failures = rules.Failures(cap=3)
+    assert [failures.add("a", T0), failures.add("a", T0 + 1)] == [1, 2]
+    for n, member in enumerate("bcd"):
+        failures.add(member, T0 + 2 + n)
+    assert len(failures) == 3  # "a", the least recently failed, forgotten
+    assert failures.add("a", T0 + 10) == 1
+    failures.clear("a")
+    assert len(failures) == 2
+    # A member another reconciler finished is never seen failing here again: forgotten.
+    failures.add("e", T0 + 10 + 2 * rules.ERROR_BACKOFF_S[1] + 1)
+    assert len(failures) == 1

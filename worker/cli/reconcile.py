@@ -11,6 +11,7 @@ conference could not be reconciled (one line each says why).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,17 +33,25 @@ class Run:
     errors: list[str] = field(default_factory=list)
 
 
+#: How far ahead of our clock ``--since`` may be (another host's clock, a time zone).
+SINCE_AHEAD_S = 86400.0
+
+
 def parse_since(text: str, now: float | None = None) -> float:
-    """``--since``: Unix seconds, or ISO-8601 (UTC when it names no zone)."""
+    """``--since``: Unix seconds, or ISO-8601 (UTC when it names no zone); a time from
+    1970 on and at most a day ahead, so it makes a results-stream id."""
     try:
-        return float(text)
+        since = float(text)
     except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"--since: {text!r} is neither ISO-8601 nor Unix seconds") from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"--since: {text!r} is neither ISO-8601 nor Unix seconds") from exc
+        since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    latest = (time.time() if now is None else now) + SINCE_AHEAD_S
+    if not 0 <= since <= latest:  # also false for nan
+        raise ValueError(f"--since: {text!r} is not a time from 1970 to a day from now")
+    return since
 
 
 def outcomes_since(client: Any, stream: str, start: str, page: int = 1000) -> Iterator[Any]:

@@ -18,7 +18,7 @@ if #KEYS >= 5 then
   redis.call('HSET', KEYS[4], 'answered_at', ARGV[7], 'offset', ARGV[8], 'skew', ARGV[9],
     'format', ARGV[10], 'channels', ARGV[11], 'region', ARGV[12])
   redis.call('EXPIRE', KEYS[4], ARGV[2])
-  redis.call('ZADD', KEYS[5], 'NX', ARGV[14], ARGV[13])
+  redis.call('ZADD', KEYS[5], 'LT', ARGV[14], ARGV[13])
   if #KEYS == 6 then
     redis.call('SADD', KEYS[6], ARGV[1])
     redis.call('EXPIRE', KEYS[6], ARGV[2])
