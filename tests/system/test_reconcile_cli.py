@@ -98,8 +98,11 @@ def test_reconcile_answers_a_user_mistake_in_one_line(stack: System) -> None:
     unknown = stack.cli("reconcile", "--job", "no-such-job")
     assert unknown.returncode == ExitCode.UNKNOWN_JOB
     assert len(unknown.stderr.strip().splitlines()) == 1
-    since = stack.cli("reconcile", "--since", "last tuesday")
-    assert since.returncode == ExitCode.INVALID and "--since" in since.stderr
+    for bad in ("last tuesday", "inf", "nan", "-5", "1e30"):
+        since = stack.cli("reconcile", f"--since={bad}")
+        assert since.returncode == ExitCode.INVALID, since.stderr
+        (line,) = since.stderr.strip().splitlines()
+        assert line.startswith("error: --since: ")
     nokey = stack.cli("reconcile", "--job", "a", env={"TELNYX_API_KEY": ""})
     assert nokey.returncode == ExitCode.INVALID and "TELNYX_API_KEY" in nokey.stderr
     nobatch = stack.cli("reconcile", "--batch", "no-such-batch")
