@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,7 +61,7 @@ def reconciled(client: redis.Redis, conference_id: str, items: list[dict[str, ob
 def webhook(client: redis.Redis, conference_id: str, recording_id: str, at: float) -> bool:
     """A verified ``conference.recording.saved``, stored as serve stores it; True if new."""
     payload = saved_payload(conference_id, recording_id, at)
-    event = {"record_type": "event", "event_type": "conference.recording.saved"}
+    event: dict[str, Any] = {"record_type": "event", "event_type": "conference.recording.saved"}
     event |= {"id": str(uuid.uuid4()), "payload": payload}
     return (
         ConferenceStore(client, RECORDINGS).store_recording(from_webhook(payload), event)
