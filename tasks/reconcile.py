@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import httpx
 
 from confrec.tasks import reconcile_rules as rules
-from confrec.tasks.job import conference_is_name
+from confrec.tasks.job import canonical_conference, conference_is_name
 from confrec.tasks.reconcile_names import NameResolver
 from confrec.tasks.recording import from_listed
 from confrec.tasks.store.conferences import ConferenceFacts, ConferenceStore
@@ -258,7 +258,7 @@ class Reconciler:
                     rec = from_listed(item)
                 except ValueError:
                     continue  # no id: nothing to store it under
-                if rec.conference_id != facts.conference_id:
+                if canonical_conference(rec.conference_id) != facts.conference_id:
                     continue
                 listed += 1
                 stored += self._store.store_recording(rec) is not None

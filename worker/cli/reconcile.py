@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -52,22 +51,6 @@ def parse_since(text: str, now: float | None = None) -> float:
     if not 0 <= since <= latest:  # also false for nan
         raise ValueError(f"--since: {text!r} is not a time from 1970 to a day from now")
     return since
-
-
-def outcomes_since(client: Any, stream: str, start: str, page: int = 1000) -> Iterator[Any]:
-    """Every outcome in the results stream from entry id ``start`` on, a page at a time."""
-    from confrec.tasks.job import Outcome
-
-    while True:
-        rows: Any = client.xrange(stream, min=start, max="+", count=page)
-        for _, fields in rows:
-            try:
-                yield Outcome.model_validate_json(fields["outcome"])
-            except (KeyError, ValueError):
-                continue
-        if len(rows) < page:
-            return
-        start = "(" + rows[-1][0]
 
 
 def reconcile_jobs(reconciler: Any, ledger: Any, job_ids: list[str]) -> Run:
@@ -153,6 +136,7 @@ def reconcile(
     import redis
 
     from confrec.tasks.status import job_status
+    from confrec.tasks.store.streams import ResultsStream
     from confrec.worker.broker.clients import state_client
     from confrec.worker.producing import create_conferences, create_ledger
     from confrec.worker.reconciling import build_reconciler
@@ -167,13 +151,11 @@ def reconcile(
                 )
             job_ids = [job]
         else:
-            job_ids = list(
-                dict.fromkeys(
-                    o.job_id
-                    for o in outcomes_since(client, settings.results_stream, start)
-                    if batch is None or o.batch == batch
-                )
-            )
+            stream = ResultsStream(client, settings.results_stream)
+            if batch is not None:
+                job_ids = stream.batch_jobs(batch)
+            else:
+                job_ids = list(dict.fromkeys(o.job_id for o in stream.outcomes(start)))
             if batch is not None and not job_ids:
                 fail(f"no batch {batch} in the results stream", ExitCode.UNKNOWN_JOB)
         run = reconcile_jobs(build_reconciler(settings, client), ledger, job_ids)
