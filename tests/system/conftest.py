@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from confrec.tasks.store import keys
 from confrec.worker.broker.clients import redis_client
@@ -44,6 +45,23 @@ def fresh_schedule(redis_proc: ManagedProcess) -> None:
     earlier module's jobs left names conferences of a simulator that is gone, and would
     cost the new fleet's reconciliation budget (a deployment has one Telnyx per Redis)."""
     redis_client(redis_proc.extra["url"]).delete(keys.RECONCILE_DUE)
+
+
+@pytest.fixture(scope="module")
+def own_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of the module's own: for tests that flush it, or whose fleet-wide keys (the
+    reconcile schedule and bucket) no other module's workers may touch."""
+    proc = start_redis(tmp_path_factory.mktemp("own-redis"))
+    yield proc.extra["url"]
+    proc.stop()
+
+
+@pytest.fixture
+def client(own_redis_url: str) -> redis.Redis:
+    """A client of the module's own Redis, emptied for each test."""
+    found = redis_client(own_redis_url)
+    found.flushall()
+    return found
 
 
 @pytest.fixture(scope="session")

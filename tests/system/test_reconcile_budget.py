@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,17 +21,8 @@ from confrec.tasks.store.reconcile_budget import ReconcileBudget
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member
 from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx_api import TelnyxApi
-from confrec.worker.broker.clients import redis_client
-from confrec.worker.local.processes import start_redis
 
 BASE = "https://api.telnyx.test/v2"
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[redis.Redis]:
-    proc = start_redis(Path(tmp_path_factory.mktemp("budget")))
-    yield redis_client(proc.extra["url"])
-    proc.stop()
 
 
 @pytest.fixture

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import redis
 import respx
 
 from confrec.tasks.recording import from_webhook
 from confrec.tasks.store.conferences import ConferenceStore
-from confrec.worker.broker.clients import redis_client
-from confrec.worker.local.processes import start_redis
 from tests.support.reconciling import (
     BASE,
     RECORDINGS,
@@ -30,20 +25,6 @@ from tests.support.reconciling import (
     started_job,
     status,
 )
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc = start_redis(Path(tmp_path_factory.mktemp("late")))
-    yield proc.extra["url"]
-    proc.stop()
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    found = redis_client(redis_url)
-    found.flushall()
-    return found
 
 
 def reconciled(client: redis.Redis, conference_id: str, items: list[dict[str, object]]) -> None:

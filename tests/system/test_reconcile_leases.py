@@ -8,11 +8,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 import redis
 import respx
 
@@ -20,7 +17,6 @@ from confrec.tasks.store import keys
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member
 from confrec.worker.broker.clients import redis_client
-from confrec.worker.local.processes import start_redis
 from tests.support.reconciling import (
     BASE,
     RECORDINGS,
@@ -32,22 +28,8 @@ from tests.support.reconciling import (
 )
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc = start_redis(Path(tmp_path_factory.mktemp("leases")))
-    yield proc.extra["url"]
-    proc.stop()
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    found = redis_client(redis_url)
-    found.flushall()
-    return found
-
-
 def test_two_claims_at_once_never_return_the_same_member(
-    client: redis.Redis, redis_url: str
+    client: redis.Redis, own_redis_url: str
 ) -> None:
     members = [conference_member(str(uuid.uuid4())) for _ in range(300)]
     client.zadd(keys.RECONCILE_DUE, dict.fromkeys(members, time.time() - 1))
@@ -55,7 +37,7 @@ def test_two_claims_at_once_never_return_the_same_member(
     go = threading.Barrier(2)
 
     def claimer(n: int) -> None:
-        schedule = ReconcileSchedule(redis_client(redis_url))
+        schedule = ReconcileSchedule(redis_client(own_redis_url))
         go.wait()
         while got := schedule.claim(time.time(), 60, 7):
             claimed[n] += got

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,23 +16,7 @@ import respx
 from confrec.tasks.store import keys
 from confrec.tasks.store.ledger import JobLedger
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member, name_member
-from confrec.worker.broker.clients import redis_client
-from confrec.worker.local.processes import start_redis
 from tests.support.reconciling import BASE, RESULTS, iso, page, reconciler, started_job, status
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    proc = start_redis(Path(tmp_path_factory.mktemp("names")))
-    yield proc.extra["url"]
-    proc.stop()
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    found = redis_client(redis_url)
-    found.flushall()
-    return found
 
 
 def in_progress(name: str) -> dict[str, Any]:
