@@ -102,6 +102,29 @@ def others(doc: dict[str, Any]) -> list[tuple[str, str]]:
     return [(r["recording_id"], r["match"]) for r in doc["other_recordings"]]
 
 
+def signing_simulator(
+    workdir: Path, serve_port: int, *sim_args: str
+) -> tuple[ManagedProcess, SigningKey]:
+    """A simulator (``sim_args`` added) saving recordings 0.2 s after they start, its
+    webhooks signed with a key made here sent to a serve on ``serve_port``; and the key."""
+    seed = os.urandom(32)
+    sim = start_simulator(
+        workdir,
+        api_key=API_KEY,
+        latency_ms=5,
+        extra_args=[
+            "--signing-key",
+            base64.b64encode(seed).decode(),
+            "--recording-seconds",
+            "0.2",
+            "--webhook-url",
+            f"http://127.0.0.1:{serve_port}/webhooks/telnyx",
+            *sim_args,
+        ],
+    )
+    return sim, SigningKey(seed)
+
+
 @contextlib.contextmanager
 def webhook_way(
     workdir: Path,
@@ -116,24 +139,10 @@ def webhook_way(
     webhooks, signed with a key made here, go to a serve (with the public key unless
     ``verify`` is False) on fresh names, and ``workers`` workers (``env`` added); every
     process stopped after."""
-    seed = os.urandom(32)
     port = free_port()
-    sim = start_simulator(
-        workdir / f"sim-{uuid.uuid4().hex[:8]}",
-        api_key=API_KEY,
-        latency_ms=5,
-        extra_args=[
-            "--signing-key",
-            base64.b64encode(seed).decode(),
-            "--recording-seconds",
-            "0.2",
-            "--webhook-url",
-            f"http://127.0.0.1:{port}/webhooks/telnyx",
-            *sim_args,
-        ],
-    )
+    sim, key = signing_simulator(workdir / f"sim-{uuid.uuid4().hex[:8]}", port, *sim_args)
     try:
-        keyed = {"TELNYX_PUBLIC_KEY": public_key(SigningKey(seed))} if verify else {}
+        keyed = {"TELNYX_PUBLIC_KEY": public_key(key)} if verify else {}
         with running_stack(workdir, redis_url, sim, port=port, **keyed) as stack:
             stack.system.env.update(env)
             for _ in range(workers):

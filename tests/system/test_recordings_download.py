@@ -5,9 +5,7 @@ fresh links, byte for byte, and a second run finds them there."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from nacl.signing import SigningKey
 
 from confrec.worker.downloads.naming import safe_component
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.local.processes import ManagedProcess, free_port, start_simulator
+from confrec.worker.local.processes import ManagedProcess, free_port
 from tests.support.hooks import public_key
+from tests.support.recordings import signing_simulator
 from tests.support.serve import Stack, running_stack
 from tests.support.system import API_KEY
 from tests.support.waiting import poll, wait_until
@@ -32,24 +30,10 @@ LINK_EXPIRES_S = 2
 def saved(redis_proc: ManagedProcess, workdir: Path) -> Iterator[tuple[Stack, str, list[str]]]:
     """A batch of two jobs (wav, mp3) whose recordings are saved and whose stored links
     have expired: (the stack, the batch id, the job ids)."""
-    seed = os.urandom(32)
     port = free_port()
-    sim = start_simulator(
-        workdir / f"sim-downloads-{uuid.uuid4().hex[:6]}",
-        api_key=API_KEY,
-        latency_ms=5,
-        extra_args=[
-            "--signing-key",
-            base64.b64encode(seed).decode(),
-            "--recording-seconds",
-            "0.2",
-            "--link-expires-s",
-            str(LINK_EXPIRES_S),
-            "--webhook-url",
-            f"http://127.0.0.1:{port}/webhooks/telnyx",
-        ],
-    )
-    key = public_key(SigningKey(seed))
+    workdir_sim = workdir / f"sim-downloads-{uuid.uuid4().hex[:6]}"
+    sim, signing = signing_simulator(workdir_sim, port, "--link-expires-s", str(LINK_EXPIRES_S))
+    key = public_key(signing)
     try:
         with running_stack(
             workdir, redis_proc.extra["url"], sim, port=port, TELNYX_PUBLIC_KEY=key

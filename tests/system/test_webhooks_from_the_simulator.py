@@ -5,41 +5,25 @@ refused and stored: test_webhooks_signed_events.py."""
 
 from __future__ import annotations
 
-import base64
-import os
 import uuid
 from collections import Counter
 from pathlib import Path
 
 import httpx
-from nacl.signing import SigningKey
 
-from confrec.worker.local.processes import ManagedProcess, free_port, start_simulator
+from confrec.worker.local.processes import ManagedProcess, free_port
 from tests.support.hooks import DUPLICATE, STORED, Hooks, public_key
+from tests.support.recordings import signing_simulator
 from tests.support.serve import Stack, running_stack
-from tests.support.system import API_KEY, unique, unique_id
+from tests.support.system import unique, unique_id
 from tests.support.waiting import poll
 
 
 def test_the_simulators_webhooks_reach_each_jobs_status_once(
     redis_proc: ManagedProcess, workdir: Path, tmp_path: Path
 ) -> None:
-    seed = os.urandom(32)
-    key = SigningKey(seed)
     port = free_port()
-    sim = start_simulator(
-        tmp_path / "simulator",
-        api_key=API_KEY,
-        latency_ms=5,
-        extra_args=[
-            "--signing-key",
-            base64.b64encode(seed).decode(),
-            "--recording-seconds",
-            "0.2",
-            "--webhook-url",
-            f"http://127.0.0.1:{port}/webhooks/telnyx",
-        ],
-    )
+    sim, key = signing_simulator(tmp_path / "simulator", port)
     try:
         root = sim.extra["root"]
         assert httpx.get(f"{root}/_sim/public-key").json() == {"public_key": public_key(key)}
