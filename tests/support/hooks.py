@@ -9,7 +9,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -63,9 +63,20 @@ def saved_event(
             "channels": "single",
             **started,
             "recording_ended_at": when,
-            "recording_urls": {fmt: f"https://rec.example.invalid/{recording_id}.{fmt}"},
+            "recording_urls": {fmt: presigned(f"{recording_id}.{fmt}", at or time.time())},
         },
     }
+
+
+#: How long ``presigned`` links live, as Telnyx's do.
+LINK_LIFE_S = 600
+
+
+def presigned(name: str, at: float) -> str:
+    """A link shaped as Telnyx's presigned ones: it says when it dies."""
+    signed = datetime.fromtimestamp(int(at), UTC)
+    query = f"X-Amz-Date={signed:%Y%m%dT%H%M%SZ}&X-Amz-Expires={LINK_LIFE_S}&X-Amz-Signature=00"
+    return f"https://rec.example.invalid/{name}?{query}"
 
 
 def ended_event(conference_id: str) -> dict[str, Any]:
@@ -83,7 +94,16 @@ def ended_event(conference_id: str) -> dict[str, Any]:
 def shown(data: dict[str, Any]) -> dict[str, Any]:
     """How a job's status shows the recording of a saved event: its payload at the top,
     and where it came from."""
-    return {**data["payload"], "source": "webhook", "public_recording_urls": {}}
+    payload = data["payload"]
+    (url,) = payload["recording_urls"].values()
+    signed = datetime.strptime(url.split("X-Amz-Date=")[1][:16], "%Y%m%dT%H%M%SZ")
+    expires = signed.replace(tzinfo=UTC) + timedelta(seconds=LINK_LIFE_S)
+    return {
+        **payload,
+        "source": "webhook",
+        "public_recording_urls": {},
+        "links_expire_at": expires.isoformat().replace("+00:00", "Z"),
+    }
 
 
 def envelope(data: dict[str, Any], attempt: int = 1) -> bytes:
