@@ -21,6 +21,7 @@ from confrec.tasks.store.schedule import conference_member
 from confrec.worker.local.processes import start_redis, start_simulator
 from confrec.worker.producing import create_conferences, create_ledger
 from tests.support.system import API_KEY, FAST_RETRIES, System
+from tests.support.waiting import poll, wait_until
 
 RECONCILE_FAST = {
     "CONFREC_RECORDING_GRACE_S": "1",
@@ -60,15 +61,16 @@ def status(system: System, job_id: str) -> JobStatus:
 
 
 def wait_for_state(system: System, job_id: str, state: str, timeout: float = 30) -> JobStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = status(system, job_id)
-        if found.recording.state == state:
-            return found
-        if time.monotonic() > deadline:
-            logs = "\n".join(w.log()[-2000:] for w in system.workers)
-            raise AssertionError(f"{job_id}: {found.as_dict()} after {timeout}s\n{logs}")
-        time.sleep(0.1)
+    try:
+        return poll(
+            lambda: status(system, job_id),
+            lambda found: found.recording.state == state,
+            timeout,
+            f"job {job_id}'s recording state {state}",
+        )
+    except AssertionError as exc:
+        logs = "\n".join(w.log()[-2000:] for w in system.workers)
+        raise AssertionError(f"{exc}\n{logs}") from None
 
 
 def end_conference(system: System, conference_id: str) -> None:
@@ -121,10 +123,8 @@ def test_the_schedule_survives_every_worker_being_down_across_its_due_time(
     member = conference_member(conference_id)
     due = stack.state.zscore(keys.RECONCILE_DUE, member)
     assert due is not None
-    deadline = time.monotonic() + 10
-    while time.time() < due + 1.5:  # past the due time and a grace's worth, nobody up
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    # past the due time and a grace's worth, nobody up
+    wait_until(lambda: time.time() > due + 1.5, 10, "the due time passing with no worker")
     assert status(stack, job_id).recording.state == "pending"
     assert stack.state.zscore(keys.RECONCILE_DUE, member) == due  # untouched while down
     stack.start_worker("w2")
@@ -144,10 +144,12 @@ def test_a_reconciler_killed_mid_run_loses_and_duplicates_nothing(stack: System)
         assert stack.outcome(job_id).status == "succeeded"
     for conference_id in conferences:
         end_conference(stack, conference_id)
-    deadline = time.monotonic() + 30
-    while int(stack.state.hget(RECONCILE_CALLS, "attempts") or 0) < 14:
-        assert time.monotonic() < deadline, first.log()[-3000:]
-        time.sleep(0.02)
+    wait_until(
+        lambda: int(stack.state.hget(RECONCILE_CALLS, "attempts") or 0) >= 14,
+        30,
+        "the reconciler mid-run (14 calls sent)",
+        interval=0.02,
+    )
     first.signal(signal.SIGKILL)
     first.popen.wait(10)
     saved_before = sum(status(stack, j).recording.state == "saved" for j in job_ids)

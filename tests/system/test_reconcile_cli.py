@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.local.processes import start_redis, start_simulator
 from tests.support.system import API_KEY, FAST_RETRIES, System
+from tests.support.waiting import poll
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +81,19 @@ def test_not_saved_only_past_the_grace_and_a_name_resolved(stack: System) -> Non
     doc = json.loads(first.stdout)
     assert doc["recording_state"] == "pending"  # ended, grace not passed: never not_saved yet
     assert doc["reconciled_conference"] == conference["id"]
-    deadline = time.monotonic() + 20
-    while True:
+
+    def reconciled() -> list[dict[str, Any]]:
         later = stack.cli("reconcile", "--since", str(int(time.time()) - 300), "--json")
         assert later.returncode == 0, later.stderr
-        mine = [json.loads(x) for x in later.stdout.splitlines() if job_id in x]
-        if mine and mine[0]["recording_state"] == "not_saved":
-            break
-        assert time.monotonic() < deadline, later.stdout
-        time.sleep(0.5)
+        return [json.loads(x) for x in later.stdout.splitlines() if job_id in x]
+
+    mine = poll(
+        reconciled,
+        lambda found: bool(found) and found[0]["recording_state"] == "not_saved",
+        20,
+        "confrec reconcile saying not_saved past the grace",
+        interval=0.5,
+    )
     assert mine[0]["recordings"] == []
 
 
