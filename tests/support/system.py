@@ -3,12 +3,14 @@ Redis, the simulator, and bounded waits on what they do; the settings tests shar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
+    start_redis,
+    start_simulator,
     start_worker,
 )
 from confrec.worker.local.rabbitmq import RabbitNode
@@ -219,3 +223,26 @@ QUICK_REDELIVERY = {
     "CONFREC_HTTP_TIMEOUT": "2",
     "CONFREC_VISIBILITY_TIMEOUT": "11",
 }
+
+
+@contextlib.contextmanager
+def own_fleet(workdir: Path, **env: str) -> Iterator[System]:
+    """A System on a Redis and a simulator of its own (``env`` added to the workers'):
+    the reconcile schedule and bucket are fleet-wide keys, so no other module's workers
+    may take its work. No worker yet; every process stopped after."""
+    redis_proc = start_redis(workdir / "redis")
+    sim = start_simulator(workdir / "sim", api_key=API_KEY, latency_ms=5)
+    fleet_env = {
+        "CONFREC_BROKER_URL": redis_proc.extra["url"],
+        "TELNYX_API_KEY": API_KEY,
+        "TELNYX_BASE_URL": sim.extra["base_url"],
+        **FAST_RETRIES,
+        **env,
+    }
+    system = System(workdir / "workers", redis_proc.extra["url"], sim.extra["root"], fleet_env)
+    try:
+        yield system
+    finally:
+        system.stop_workers()
+        sim.stop()
+        redis_proc.stop()

@@ -18,9 +18,8 @@ from confrec.tasks.status import JobStatus, job_status
 from confrec.tasks.store import keys
 from confrec.tasks.store.reconcile_budget import RECONCILE_CALLS
 from confrec.tasks.store.schedule import conference_member
-from confrec.worker.local.processes import start_redis, start_simulator
 from confrec.worker.producing import create_conferences, create_ledger
-from tests.support.system import API_KEY, FAST_RETRIES, System
+from tests.support.system import System, own_fleet
 from tests.support.waiting import poll, wait_until
 
 RECONCILE_FAST = {
@@ -33,22 +32,9 @@ RECONCILE_FAST = {
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[System]:
-    """A Redis and a simulator of this test's own: the schedule and the reconcile bucket
-    are fleet-wide keys, and no other module's workers may take this test's work."""
-    redis_proc = start_redis(tmp_path / "redis")
-    sim = start_simulator(tmp_path / "sim", api_key=API_KEY, latency_ms=5)
-    env = {
-        "CONFREC_BROKER_URL": redis_proc.extra["url"],
-        "TELNYX_API_KEY": API_KEY,
-        "TELNYX_BASE_URL": sim.extra["base_url"],
-        **FAST_RETRIES,
-        **RECONCILE_FAST,
-    }
-    system = System(tmp_path / "workers", redis_proc.extra["url"], sim.extra["root"], env)
-    yield system
-    system.stop_workers()
-    sim.stop()
-    redis_proc.stop()
+    """A Redis and a simulator of this test's own (see ``own_fleet``)."""
+    with own_fleet(tmp_path, **RECONCILE_FAST) as system:
+        yield system
 
 
 def status(system: System, job_id: str) -> JobStatus:

@@ -7,36 +7,24 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from confrec.worker.exitcodes import ExitCode
-from confrec.worker.local.processes import start_redis, start_simulator
-from tests.support.system import API_KEY, FAST_RETRIES, System
+from tests.support.system import API_KEY, System, own_fleet
 from tests.support.waiting import poll
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    tmp = tmp_path_factory.mktemp("reconcile-cli")
-    redis_proc = start_redis(tmp / "redis")
-    sim = start_simulator(tmp / "sim", api_key=API_KEY, latency_ms=5)
-    env = {
-        "CONFREC_BROKER_URL": redis_proc.extra["url"],
-        "TELNYX_API_KEY": API_KEY,
-        "TELNYX_BASE_URL": sim.extra["base_url"],
-        "CONFREC_RECORDING_GRACE_S": "2",
-        "CONFREC_RECONCILE_POLL_S": "3600",  # the workers' thread never gets to it first
-        **FAST_RETRIES,
-    }
-    system = System(Path(tmp / "workers"), redis_proc.extra["url"], sim.extra["root"], env)
-    yield system
-    system.stop_workers()
-    sim.stop()
-    redis_proc.stop()
+    with own_fleet(
+        tmp_path_factory.mktemp("reconcile-cli"),
+        CONFREC_RECORDING_GRACE_S="2",
+        CONFREC_RECONCILE_POLL_S="3600",  # the workers' thread never gets to it first
+    ) as system:
+        yield system
 
 
 def started(system: System, conference_ids: list[str]) -> list[str]:
