@@ -74,6 +74,16 @@ def test_control_characters_rejected(field: str, char: str) -> None:
     assert "control characters" in str(info.value)
 
 
+@pytest.mark.parametrize("field", ["conference_id", "command_id", "custom_file_name"])
+@pytest.mark.parametrize("char", ["\ud800", "\udfff"])
+def test_lone_surrogates_rejected(field: str, char: str) -> None:
+    """A lone surrogate cannot be encoded, to Telnyx or into an outcome (pydantic refuses
+    it as not valid unicode)."""
+    with pytest.raises(ValidationError) as info:
+        job(**{field: f"a{char}b"})
+    assert error_fields(info.value) == {field}
+
+
 @pytest.mark.parametrize("value", ["a/b#c?d é", "名前", "50% + more", "  spaced  "])
 def test_conference_id_accepts_any_printable_text(value: str) -> None:
     assert job(conference_id=value).conference_id == value
