@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     also the queue's ``x-delivery-limit``, which dead-letters such a message)."""
     results_stream: str = "confrec:results"
     results_maxlen: int = Field(default=1_000_000, gt=0)
+    results_retention_s: int = Field(default=7 * 24 * 3600, gt=0)
+    """The results stream keeps outcomes this long (and at most ``results_maxlen``)."""
     rate_limit: float | None = Field(default=None, gt=0)
     rate_burst: int | None = Field(default=None, gt=0)
 
@@ -106,6 +108,8 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=16, ge=1)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """``confrec worker`` serves Prometheus metrics at ``/metrics`` on this port."""
+    metrics_host: str = "127.0.0.1"
+    """The address the worker's metrics listen on (``0.0.0.0``: every interface)."""
     task_events: bool = False
     """Send task events from the start. Off, a worker sends them once a monitor asks
     (Flower does, ``celery events`` does: Celery's ``enable_events``), and saves their

@@ -2,18 +2,22 @@
 
 Flower shows every job's kwargs and can revoke tasks or shut workers down, so an open
 instance is a control panel for anyone who can reach the port: ``confrec flower`` starts
-only when basic auth (``FLOWER_BASIC_AUTH=user:password``, read by Flower itself) or
-OAuth (``--auth``) is configured. The broker comes from Settings, like every confrec
-command. Workers send task events only once asked; Flower asks every second here
-(``ENABLE_EVENTS_EVERY_MS``). Flower's own parser drops the value of ``--port 5555`` (it wants
-``--port=5555``); ``flower_args`` joins such pairs so both spellings work.
+only when basic auth (``FLOWER_BASIC_AUTH=user:password``, read by Flower itself, or
+the file ``FLOWER_BASIC_AUTH_FILE`` names) or OAuth (``--auth``) is configured, and never
+with a secret on its command line, which every local user can read (``/proc/PID/cmdline``).
+It listens on loopback unless given ``--address``/``FLOWER_ADDRESS``. The broker comes
+from Settings, like every confrec command. Workers send task events only once asked;
+Flower asks every second here (``ENABLE_EVENTS_EVERY_MS``). Flower's own parser drops the
+value of ``--port 5555`` (it wants ``--port=5555``); ``flower_args`` joins such pairs so
+both spellings work.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from confrec.config.settings import Settings
@@ -27,6 +31,14 @@ ENABLE_EVENTS_EVERY_MS = 1000
 AUTH_ENV = ("FLOWER_BASIC_AUTH", "FLOWER_AUTH")
 #: Command-line options through which Flower enables authentication.
 AUTH_OPTIONS = ("basic-auth", "auth")
+#: Flower's options that carry a secret, refused on the command line: each one's variable.
+SECRET_OPTIONS = {
+    "basic-auth": "FLOWER_BASIC_AUTH",
+    "oauth2-secret": "FLOWER_OAUTH2_SECRET",
+    "cookie-secret": "FLOWER_COOKIE_SECRET",
+}
+#: A file holding ``user:password`` (its first line), for when FLOWER_BASIC_AUTH is unset.
+AUTH_FILE_ENV = "FLOWER_BASIC_AUTH_FILE"
 
 
 def _option_name(arg: str) -> str:
@@ -61,21 +73,24 @@ def flower_args(args: Sequence[str]) -> list[str]:
     return joined
 
 
-#: Flower's defaults: port 5555 on every address.
+#: Flower's port, and confrec's address: loopback unless told otherwise (Flower's own
+#: default is every address).
 DEFAULT_PORT = 5555
+DEFAULT_ADDRESS = "127.0.0.1"
 
 
 def listen_address(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> tuple[str, int]:
     """The address and port Flower will listen on: ``--address``/``--port`` (either
     spelling, as ``flower_args`` joins them), else ``FLOWER_ADDRESS``/``FLOWER_PORT``, else
-    every address and 5555. A port that is not a number is left to Flower to refuse."""
+    127.0.0.1 and 5555. A port that is not a number is left to Flower to refuse."""
     given = {"address": environ.get("FLOWER_ADDRESS", ""), "port": environ.get("FLOWER_PORT", "")}
     for arg in flower_args(args):
         name, equals, value = arg.lstrip("-").partition("=")
         if arg.startswith("-") and equals and name in given:
             given[name] = value
     port = given["port"].strip()
-    return given["address"].strip(), int(port) if port.isdigit() else DEFAULT_PORT
+    address = given["address"].strip() or DEFAULT_ADDRESS
+    return address, int(port) if port.isdigit() else DEFAULT_PORT
 
 
 def options_help() -> str:
@@ -93,6 +108,32 @@ def options_help() -> str:
         shown = "" if hidden else f" (default {default})"
         lines.append(f"  --{name:<28} {option.help or ''}{shown}")
     return "\n".join(lines)
+
+
+def secret_on_argv(args: Sequence[str]) -> str | None:
+    """Why these arguments must be refused: one names a secret option (never quoting it)."""
+    for arg in args:
+        env = SECRET_OPTIONS.get(_option_name(arg)) if arg.startswith("-") else None
+        if env:
+            return (
+                f"--{_option_name(arg)} would show the secret to every local user "
+                f"(/proc/PID/cmdline); set {env} instead"
+            )
+    return None
+
+
+def load_auth_file(environ: MutableMapping[str, str] = os.environ) -> str | None:
+    """``FLOWER_BASIC_AUTH`` from the file ``FLOWER_BASIC_AUTH_FILE`` names, unless it is
+    set already; returns why the file cannot be read, or None."""
+    path = environ.get(AUTH_FILE_ENV, "").strip()
+    if not path or environ.get("FLOWER_BASIC_AUTH", "").strip():
+        return None
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{AUTH_FILE_ENV}: cannot read {path}: {getattr(exc, 'strerror', None) or exc}"
+    environ["FLOWER_BASIC_AUTH"] = lines[0].strip() if lines else ""
+    return None
 
 
 def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -> str | None:
@@ -119,5 +160,6 @@ def run_flower(settings: Settings, args: Sequence[str]) -> int:
     from confrec.worker.app import create_app
 
     Events.events_enable_interval = ENABLE_EVENTS_EVERY_MS  # a class setting, no option
-    code: Any = create_app(settings).start(["flower", *flower_args(args)])
+    address = f"--address={listen_address(args)[0]}"  # before args: theirs win
+    code: Any = create_app(settings).start(["flower", *flower_args([address, *args])])
     return int(code or 0)

@@ -5,12 +5,14 @@ prometheus_client's multiprocess mode is on whatever the pool: every process wri
 values to files in one fresh directory and the main process serves their sum. The mode
 is chosen when prometheus_client is first imported, so ``serve_worker_metrics`` runs
 before anything in this process imports it (the children inherit it through fork).
-Beside the sum, the queue's depth is read from the broker at each scrape (any broker).
+Beside the sum, the queue's depth is read from the broker at each scrape (any broker),
+and each consumer group of the results stream's lag and loss from the state Redis.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import stat
@@ -25,6 +27,9 @@ import redis
 from amqp.exceptions import AMQPError
 
 from confrec.config.settings import Settings
+from confrec.tasks.store.stream_lag import GroupLag
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -50,10 +55,56 @@ class QueueDepth:
         yield GaugeMetricFamily("confrec_queue_depth", "Jobs waiting in the queue.", depth)
 
 
+class ResultsGroups:
+    """Per consumer group of the results stream: ``confrec_results_group_behind`` (entries
+    it has not read), ``_pending`` (read, unacknowledged) and ``_lost`` (trimmed before it
+    read them: ``confrec.tasks.store.stream_lag``), with a warning logged once per loss
+    seen. Left out of a scrape while Redis fails."""
+
+    def __init__(self, read: Callable[[], list[GroupLag]]) -> None:
+        self._read = read
+        self._warned: dict[str, int] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            lags = self._read()
+        except (redis.RedisError, OSError):
+            return
+        families = {
+            name: GaugeMetricFamily(f"confrec_results_group_{name}", text, labels=["group"])
+            for name, text in [
+                ("behind", "Results-stream entries a consumer group has not read yet."),
+                ("pending", "Entries a consumer group read and has not acknowledged."),
+                ("lost", "Entries trimmed from the results stream before the group read them."),
+            ]
+        }
+        for lag in lags:
+            for name, value in [("behind", lag.behind), ("pending", lag.pending)]:
+                if value is not None:
+                    families[name].add_metric([lag.group], value)
+            if lag.lost is not None:
+                families["lost"].add_metric([lag.group], lag.lost)
+                self._warn(lag.group, lag.lost)
+        yield from families.values()
+
+    def _warn(self, group: str, lost: int) -> None:
+        if lost and self._warned.get(group) != lost:
+            log.warning(
+                "consumer group %s of the results stream lost %d outcome(s) to trimming "
+                "before reading them (CONFREC_RESULTS_RETENTION_S, CONFREC_RESULTS_MAXLEN)",
+                group,
+                lost,
+            )
+        self._warned[group] = lost
+
+
 def serve_worker_metrics(settings: Settings, port: int) -> None:
     """Multiprocess mode in a new directory (removed at exit, or by the next worker's
-    start after a SIGKILL: ``metrics_directory``), then ``/metrics`` on
-    ``port`` from a thread of this process. Raises OSError when the port is taken."""
+    start after a SIGKILL: ``metrics_directory``), then ``/metrics`` on ``port`` of
+    ``CONFREC_METRICS_HOST`` (loopback unless told otherwise) from a thread of this
+    process. Raises OSError when the port is taken."""
     if "prometheus_client" in sys.modules:  # too late: the mode is already chosen
         raise RuntimeError("prometheus_client was imported before the metrics were set up")
     directory = metrics_directory()
@@ -65,7 +116,8 @@ def serve_worker_metrics(settings: Settings, port: int) -> None:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     registry.register(QueueDepth(_depth_reader(settings)))
-    start_http_server(port, registry=registry)
+    registry.register(ResultsGroups(_groups_reader(settings)))
+    start_http_server(port, addr=settings.metrics_host, registry=registry)
 
 
 def metrics_directory() -> str:
@@ -115,6 +167,16 @@ def _depth_reader(settings: Settings) -> Callable[[], int]:
 
     client = broker_client(settings, socket_timeout=2.0)
     return lambda: queue_depth(client, settings.queue)
+
+
+def _groups_reader(settings: Settings) -> Callable[[], list[GroupLag]]:
+    from confrec.tasks.store.stream_lag import group_lags
+    from confrec.worker.broker.clients import redis_client
+
+    client = redis_client(
+        settings.state_url, socket_timeout=2.0, master_name=settings.sentinel_master
+    )
+    return lambda: group_lags(client, settings.results_stream)
 
 
 def _amqp_queue_depth(settings: Settings) -> int:

@@ -23,6 +23,7 @@ def create_ledger(settings: Settings, client: redis.Redis | None = None) -> JobL
         settings.results_stream,
         maxlen=settings.results_maxlen,
         ttl_s=settings.done_ttl,
+        retention_s=settings.results_retention_s,
         replicas=1 if settings.state_is_sentinel else 0,  # Sentinel means a replica to wait for
     )
 

@@ -56,11 +56,15 @@ def retire(client: redis.Redis, consumer: str) -> None:
 
 def set_aside(client: redis.Redis, inflight: str, item: bytes, keep_in: str | None) -> None:
     """Take ``item`` out of the in-flight list, into ``keep_in`` when given (a message
-    kombu could not take is kept for an operator: ``keys.UNDELIVERABLE``)."""
+    kombu could not take is kept for an operator: ``keys.UNDELIVERABLE``), which keeps
+    its newest ``keys.UNDELIVERABLE_CAP`` and expires ``keys.UNDELIVERABLE_TTL_S`` after
+    the last one: nothing a producer sends can grow it without bound."""
     with client.pipeline() as pipe:
         pipe.lrem(inflight, 1, item)  # type: ignore[arg-type]  # bytes go as they are
         if keep_in:
             pipe.lpush(keep_in, item)
+            pipe.ltrim(keep_in, 0, keys.UNDELIVERABLE_CAP - 1)
+            pipe.expire(keep_in, keys.UNDELIVERABLE_TTL_S)
         pipe.execute()
 
 

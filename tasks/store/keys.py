@@ -82,7 +82,14 @@ RECOVERED = f"{PREFIX}:recovered"
 """Counter: messages moved back to their queue from the in-flight list of a dead consumer."""
 
 UNDELIVERABLE = f"{PREFIX}:undeliverable"
-"""List of raw messages kombu could not even decode, kept for an operator to inspect."""
+"""List of raw messages kombu could not even decode, kept for an operator to inspect:
+the newest ``UNDELIVERABLE_CAP``, for ``UNDELIVERABLE_TTL_S`` after the last one."""
+
+UNDELIVERABLE_CAP = 1000
+"""Messages ``UNDELIVERABLE`` keeps (newest first): a flood of garbage cannot fill Redis."""
+
+UNDELIVERABLE_TTL_S = 7 * 24 * 3600
+"""``UNDELIVERABLE`` expires this long after the last message set aside in it."""
 
 
 def inflight(consumer: str) -> str:

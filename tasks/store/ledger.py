@@ -122,19 +122,22 @@ class JobLedger:
         *,
         maxlen: int = 1_000_000,
         ttl_s: int = 604800,
+        retention_s: int = 604800,
         replicas: int = 0,
         replica_wait_ms: int = 500,
     ) -> None:
         """``replicas``: after an outcome's write, wait (``WAIT``, at most
         ``replica_wait_ms``) until that many replicas have it, before the delivery is
         acked: Redis replicates asynchronously, and an outcome the master had not passed
-        on when it died would be gone after a Sentinel failover."""
+        on when it died would be gone after a Sentinel failover. ``retention_s``: the
+        stream keeps outcomes this long (by their ids, Redis's clock), at most ``maxlen``."""
         self._client = client
         self._replicas = replicas
         self._replica_wait_ms = replica_wait_ms
         self.stream = stream
         self._maxlen = maxlen
         self._ttl_s = ttl_s
+        self._retention_ms = retention_s * 1000
         self._begin = register(client, "ledger_begin")
         self._publish = register(client, "ledger_publish")
         self._fault = register(client, "ledger_fault")
@@ -217,6 +220,7 @@ class JobLedger:
             outcome.to_json(),
             outcome.status,
             remember,
+            self._retention_ms,
         ]
         if started is not None:
             by_name = conference_is_name(outcome.conference_id)

@@ -31,6 +31,16 @@ class ResultsStream:
         self._redis = client
         self.stream = stream
 
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
+
+    def trimmed_past(self, entry_id: str) -> bool:
+        """Whether the stream was trimmed past ``entry_id``: its oldest entry is newer,
+        so entries a reader at ``entry_id`` had not read yet may be gone."""
+        oldest: Any = self._redis.xrange(self.stream, count=1)
+        return bool(oldest) and entry_order(oldest[0][0]) > entry_order(entry_id)
+
     def last_id(self) -> str:
         """The newest entry's id ("0-0" when empty): read after it to see only new outcomes."""
         return last_entry_id(self._redis, self.stream)
@@ -147,6 +157,12 @@ def follow_entries(
         for entry_id, fields in reply[0][1]:
             last = entry_id
             yield entry_id, fields
+
+
+def entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id as a pair that sorts as Redis orders ids."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> StreamEntry:

@@ -1,8 +1,8 @@
 """The ``confrec`` command: thin — parse, call the same functions as the Python API, print.
 
-Here: the worker and the job commands (enqueue, bulk, results, status, stats); the
-commands that run a part of the system (simulate, serve, flower, demo) are in
-``processes``. Exit codes: ``confrec.worker.exitcodes.ExitCode``.
+Here: the worker and the job commands (enqueue, bulk, status, stats); ``results`` is in
+``results``, the commands that run a part of the system (simulate, serve, flower, demo)
+in ``processes``. Exit codes: ``confrec.worker.exitcodes.ExitCode``.
 
 Ids and JSON go out with plain ``print``: one line each, never wrapped, never markup.
 Settings are loaded before anything imports ``confrec.worker.app``, so a bad configuration is one
@@ -12,21 +12,17 @@ line naming the variable, not a traceback.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.cli import output, processes, reconcile, recordings
+from confrec.worker.cli import output, processes, reconcile, recordings, results
 from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
-
-if TYPE_CHECKING:
-    from confrec.tasks.store.streams import ResultsStream, StreamEntry
 
 cli = typer.Typer(
     add_completion=False,
@@ -50,8 +46,10 @@ def worker(ctx: typer.Context) -> None:
 
         try:
             serve_worker_metrics(settings, settings.metrics_port)
-        except OSError as exc:  # prometheus_client listens on every address
-            output.listen_failure(exc, "", settings.metrics_port, "CONFREC_METRICS_PORT")
+        except OSError as exc:
+            output.listen_failure(
+                exc, settings.metrics_host, settings.metrics_port, "CONFREC_METRICS_PORT"
+            )
     from confrec.worker.app import create_app, worker_queues
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.
@@ -150,90 +148,6 @@ def bulk(
 
 
 @cli.command()
-def results(
-    follow: Annotated[bool, typer.Option(help="Keep printing new outcomes.")] = False,
-    count: Annotated[int, typer.Option(min=1, help="How many to show (per read).")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON outcome per line.")] = False,
-    group: Annotated[
-        str | None,
-        typer.Option(help="Read as this consumer group: only unseen outcomes, acknowledged."),
-    ] = None,
-    reclaim_idle: Annotated[
-        float,
-        typer.Option(
-            min=0,
-            help="With --group: first take over outcomes another consumer read but left "
-            "unacknowledged this many seconds (it crashed).",
-        ),
-    ] = 60.0,
-) -> None:
-    """Show the newest outcomes, or with --group the ones that group has not handled yet."""
-    import redis
-
-    from confrec.tasks.status import recording_states
-    from confrec.tasks.store.streams import ResultsStream
-    from confrec.worker.batches.report import outcome_line
-    from confrec.worker.broker.clients import state_client
-    from confrec.worker.producing import create_conferences, create_ledger
-
-    def show(entries: list[StreamEntry]) -> None:
-        started = [e.outcome.job_id for e in entries if e.outcome.status == "succeeded"]
-        states = recording_states(ledger, conferences, started)
-        for entry in entries:
-            line = outcome_line(entry.outcome, as_json, states.get(entry.outcome.job_id))
-            print(line, flush=True)
-
-    settings = load_settings()
-    client = state_client(settings)
-    stream = ResultsStream(client, settings.results_stream)
-    ledger, conferences = create_ledger(settings, client), create_conferences(settings, client)
-    try:
-        if group:
-            consume_group(
-                stream, group, show, count=count, follow=follow, reclaim_idle_s=reclaim_idle
-            )
-        else:
-            entries = stream.latest(count)
-            show(entries)
-            if follow:
-                after = entries[-1].entry_id if entries else stream.last_id()
-                for new in stream.follow(after):
-                    show([new] if new else [])
-    except redis.RedisError as exc:
-        fail(f"redis {settings.safe_state_url}: {exc}", ExitCode.BROKER)
-    except KeyboardInterrupt:
-        pass
-
-
-def consume_group(
-    stream: ResultsStream,
-    group: str,
-    show: Callable[[list[StreamEntry]], None],
-    *,
-    count: int,
-    follow: bool,
-    reclaim_idle_s: float,
-) -> None:
-    """Entries crashed consumers left pending first, then new ones; each is acknowledged
-    only once shown, so a crash in between leaves it for the next reclaim."""
-    import os
-    import socket
-
-    stream.ensure_group(group)
-    consumer = f"{socket.gethostname()}-{os.getpid()}"
-
-    def handle(entries: list[StreamEntry]) -> None:
-        show(entries)
-        stream.ack(group, [e.entry_id for e in entries])
-
-    while True:
-        handle(stream.reclaim(group, consumer, int(reclaim_idle_s * 1000), count))
-        handle(stream.read_group(group, consumer, count=count, block_ms=1000 if follow else None))
-        if not follow:
-            return
-
-
-@cli.command()
 def status(
     job_id: Annotated[str, typer.Argument(help="The job id enqueue, bulk or the API printed.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -288,6 +202,7 @@ def stats(
         out.print(render(snapshot))
 
 
+cli.command()(results.results)
 cli.command()(processes.simulate)
 cli.command()(processes.serve)
 cli.command()(processes.demo)

@@ -103,9 +103,10 @@ Usage: confrec flower [OPTIONS]
 
   Start Flower, the live web view of the workers and their jobs, on confrec's broker
   (CONFREC_BROKER_URL, default redis://localhost:6379/0). It refuses to run open: set
-  FLOWER_BASIC_AUTH=user:password (or give --basic-auth, or OAuth with --auth). It
-  listens on --port (default 5555) and --address (default: every address). Any option
-  below may also come from the environment as FLOWER_<NAME> (FLOWER_PORT=5556).
+  FLOWER_BASIC_AUTH=user:password, or FLOWER_BASIC_AUTH_FILE=a file holding it (or OAuth
+  with --auth); secrets are refused on the command line. It listens on --port (default
+  5555) and --address (default 127.0.0.1: loopback only). Any option below may also come
+  from the environment as FLOWER_<NAME> (FLOWER_PORT=5556).
 
 Flower's options follow (--option=value or --option value).
 """

@@ -123,12 +123,12 @@ def demo(
 
 def flower(ctx: typer.Context) -> None:
     """Start Flower (needs FLOWER_BASIC_AUTH=user:password); options go to Flower."""
-    from confrec.worker.flower import auth_problem, listen_address, options_help, run_flower
+    from confrec.worker import flower as web
 
-    help_if_asked(ctx.args, lambda: FLOWER_HELP + "\n" + options_help())  # needs no settings
-    problem = auth_problem(ctx.args)
+    help_if_asked(ctx.args, lambda: FLOWER_HELP + "\n" + web.options_help())  # needs no settings
+    problem = web.secret_on_argv(ctx.args) or web.load_auth_file() or web.auth_problem(ctx.args)
     if problem:
         fail(problem)
     settings = load_settings()
-    check_port(*listen_address(ctx.args), "--port or FLOWER_PORT, default 5555")
-    raise typer.Exit(run_flower(settings, ctx.args))
+    check_port(*web.listen_address(ctx.args), "--port or FLOWER_PORT, default 5555")
+    raise typer.Exit(web.run_flower(settings, ctx.args))

@@ -17,6 +17,7 @@ from rich.console import Group
 from rich.table import Table
 
 from confrec.config.settings import Settings
+from confrec.tasks.store.stream_lag import GroupLag, group_lags
 from confrec.tasks.store.streams import ResultsStream
 from confrec.tasks.store.throttle import FleetThrottle, ThrottleState
 from confrec.worker.broker.reading import in_flight, queue_depth
@@ -34,6 +35,8 @@ class Stats:
     outcomes: dict[str, int]
     """Outcomes published within the window, by ``status/reason``."""
     rate: ThrottleState
+    groups: list[GroupLag]
+    """Each consumer group of the results stream: pending, behind, lost to trimming."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "outcomes_total": sum(self.outcomes.values())}
@@ -54,11 +57,13 @@ def collect(
         window_s=window_s,
         outcomes=ResultsStream(state, settings.results_stream).counts(window_s),
         rate=throttle.state(),
+        groups=group_lags(state, settings.results_stream),
     )
 
 
 def render(stats: Stats) -> Group:
-    """Two tables: the fleet's state, then the window's outcomes."""
+    """Tables: the fleet's state, the window's outcomes, the results stream's consumer
+    groups (when it has any)."""
     state = Table(title=f"confrec on {stats.broker}", show_header=False, title_justify="left")
     state.add_column("what")
     state.add_column("value", justify="right")
@@ -80,7 +85,16 @@ def render(stats: Stats) -> Group:
         status, _, reason = key.partition("/")
         outcomes.add_row(status, reason, str(count))
     outcomes.add_row("total", "", str(sum(stats.outcomes.values())), style="bold")
-    return Group(state, outcomes)
+    if not stats.groups:
+        return Group(state, outcomes)
+    groups = Table(title="consumer groups of the results stream", title_justify="left")
+    for column in ("group", "pending", "behind", "lost to trimming"):
+        groups.add_column(column, justify="left" if column == "group" else "right")
+    for lag in stats.groups:
+        lost = "-" if lag.lost is None else str(lag.lost)
+        behind = "-" if lag.behind is None else str(lag.behind)
+        groups.add_row(lag.group, str(lag.pending), behind, lost, style="red" if lag.lost else None)
+    return Group(state, outcomes, groups)
 
 
 def _pause_text(ms: int) -> str:
