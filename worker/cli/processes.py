@@ -40,7 +40,11 @@ def simulate(
     ] = 1.0,
     signing_key: Annotated[
         str | None,
-        typer.Option(help="Base64 32-byte Ed25519 seed to sign webhooks (default: random)."),
+        typer.Option(
+            envvar="CONFREC_SIM_SIGNING_KEY",
+            help="Base64 32-byte Ed25519 seed to sign webhooks (default: random); better "
+            "given by env CONFREC_SIM_SIGNING_KEY, which other users cannot read.",
+        ),
     ] = None,
     conference_seconds: Annotated[
         float, typer.Option(min=0.001, help="A conference's lifetime, then conference.ended.")

@@ -157,9 +157,15 @@ def _start_parts(
     serve_port = free_port()
     webhook_url = f"http://127.0.0.1:{serve_port}/webhooks/telnyx"
     seed = base64.b64encode(bytes(key)).decode()
-    webhooks = ["--webhook-url", webhook_url, "--recording-seconds", "1", "--signing-key", seed]
+    webhooks = ["--webhook-url", webhook_url, "--recording-seconds", "1"]
     webhooks += ["--conference-seconds", str(CONFERENCE_S)]
-    sim = start_simulator(workdir, api_key=DEMO_API_KEY, latency_ms=20, extra_args=webhooks)
+    sim = start_simulator(
+        workdir,
+        api_key=DEMO_API_KEY,
+        latency_ms=20,
+        extra_args=webhooks,
+        env={"CONFREC_SIM_SIGNING_KEY": seed},  # by env: argv is world-readable
+    )
     stack.callback(sim.stop)
     err.print(f"simulator at {sim.extra['base_url']} (20 ms latency)", highlight=False)
     broker = {"CONFREC_BROKER_URL": settings.broker_url, "CONFREC_RECORDING_GRACE_S": str(GRACE_S)}

@@ -173,15 +173,16 @@ def start_simulator(
     host: str = "127.0.0.1",
     command: Sequence[str] = CONFREC,
     wait: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> ManagedProcess:
     """``confrec simulate`` on a free port of ``host``; ``extra['base_url']`` is its Telnyx
-    base URL. ``command`` and ``wait`` as for ``start_redis``."""
+    base URL. ``command`` and ``wait`` as for ``start_redis``; secrets (the API key, a
+    signing key: ``CONFREC_SIM_SIGNING_KEY``) go in ``env``, never on its command line."""
     port = free_port()
     argv = [*command, "simulate", "--host", host, "--port", str(port)]
     argv += ["--latency-ms", str(latency_ms)]
-    proc = spawn(
-        f"simulator-{port}", argv + (extra_args or []), workdir, {"TELNYX_API_KEY": api_key}
-    )
+    secrets = {"TELNYX_API_KEY": api_key, **(env or {})}
+    proc = spawn(f"simulator-{port}", argv + (extra_args or []), workdir, secrets)
     root = f"http://{host}:{port}"
     proc.extra["base_url"] = f"{root}/v2"
     proc.extra["root"] = root
