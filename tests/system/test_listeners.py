@@ -40,7 +40,9 @@ def listening(port: int) -> set[str]:
 
 
 def wait_listening(proc: ManagedProcess, port: int) -> set[str]:
-    wait_until(lambda: listening(port) or not proc.alive(), 30, f"port {port} ({proc.log_path})")
+    wait_until(
+        lambda: bool(listening(port)) or not proc.alive(), 30, f"port {port} ({proc.log_path})"
+    )
     assert proc.alive(), proc.log()
     return listening(port)
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 import uuid
+from typing import Any
 
 import redis
 
@@ -83,5 +84,6 @@ def test_outcomes_older_than_the_retention_are_trimmed(client: redis.Redis) -> N
     client.xadd(stream, {"outcome": old.to_json()}, id=f"{now_ms - 120_000}-0")
     client.xadd(stream, {"outcome": old.to_json()}, id=f"{now_ms - 30_000}-0")
     publish(JobLedger(client, stream, retention_s=60), 1)
-    kept = [entry_id for entry_id, _ in client.xrange(stream)]
+    rows: Any = client.xrange(stream)
+    kept = [entry_id for entry_id, _ in rows]
     assert len(kept) == 2 and kept[0] == f"{now_ms - 30_000}-0"
