@@ -20,9 +20,15 @@ CACHE_S = 2.0
 
 
 class Health:
-    def __init__(self, checks: Mapping[str, Callable[[], object]], timeout_s: float) -> None:
+    def __init__(
+        self,
+        checks: Mapping[str, Callable[[], object]],
+        timeout_s: float,
+        cache_s: float = CACHE_S,
+    ) -> None:
         self._checks = dict(checks)
         self._timeout_s = timeout_s
+        self._cache_s = cache_s
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, len(self._checks)), thread_name_prefix="healthz"
         )
@@ -31,9 +37,9 @@ class Health:
         self._lock = asyncio.Lock()
 
     async def results(self) -> dict[str, str]:
-        """Each check's "ok" or "failed: …", at most ``CACHE_S`` old."""
+        """Each check's "ok" or "failed: …", at most ``cache_s`` old."""
         async with self._lock:  # one round at a time; callers meanwhile get its answer
-            if self._answer is None or time.monotonic() - self._answer[0] >= CACHE_S:
+            if self._answer is None or time.monotonic() - self._answer[0] >= self._cache_s:
                 names = list(self._checks)
                 found = await asyncio.gather(*(self._probe(name) for name in names))
                 self._answer = (time.monotonic(), dict(zip(names, found, strict=True)))
