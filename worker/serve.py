@@ -91,8 +91,12 @@ class BrokerProbe:
             self._redis.ping()  # its pool keeps the connection
             return
         assert self._amqp is not None
-        self._amqp.ensure_connection(max_retries=1)  # reconnects only when it was lost
-        self._amqp.heartbeat_check()
+        try:
+            self._amqp.ensure_connection(max_retries=1)  # connects only when it has none
+            self._amqp.maybe_close_channel(self._amqp.channel())  # opening: a round trip
+        except Exception:
+            self._amqp.close()  # the next probe connects anew
+            raise
 
 
 def service_from_env() -> object:
