@@ -115,6 +115,19 @@ class Settings(BaseSettings):
     (Flower does, ``celery events`` does: Celery's ``enable_events``), and saves their
     CPU while nobody watches."""
 
+    # confrec serve against slow and hostile clients (docs/security.md, "serve: the
+    # unauthenticated door"): every wait for a client is bounded.
+    serve_header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request's head (and an idle keep-alive connection's next one) must arrive
+    within this, else serve closes the connection."""
+    serve_body_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """A request's body must arrive whole within this, else 408 and the connection closed."""
+    serve_max_connections: int = Field(default=1024, ge=1, le=65_535)
+    """Connections serve holds at once (granian's backpressure); more wait in the listen
+    backlog until one closes."""
+    healthz_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    """Each /healthz probe (broker, Redis) answers within this or counts as failed."""
+
     @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, value: object) -> object:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
+from confrec.service.deadline import BodyDeadline
 from confrec.service.errors import install_handlers
+from confrec.service.health import Health
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
@@ -18,7 +19,17 @@ from confrec.service.webhooks import webhooks_router
 __all__ = ["ServiceParts", "create_service"]
 
 
-def create_service(parts: ServiceParts) -> FastAPI:
+#: /metrics in the OpenAPI document: Prometheus text, not JSON.
+_PROMETHEUS_TEXT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+
+
+def create_service(
+    parts: ServiceParts, *, body_timeout_s: float = 30.0, healthz_timeout_s: float = 2.0
+) -> FastAPI:
+    """The app; a request's body must arrive within ``body_timeout_s`` (else 408), and
+    each ``/healthz`` probe answers within ``healthz_timeout_s``."""
     app = FastAPI(
         title="confrec",
         summary="Start Telnyx conference recordings at scale: enqueue, follow, get webhooks.",
@@ -31,11 +42,13 @@ def create_service(parts: ServiceParts) -> FastAPI:
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
 
+    app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)
+    health = Health(parts.checks, healthz_timeout_s)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the broker and Redis answer")
     async def healthz() -> JSONResponse:
-        results = {name: await run_in_threadpool(_probe, c) for name, c in parts.checks.items()}
+        results = await health.results()
         healthy = all(result == "ok" for result in results.values())
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "checks": results},
@@ -46,17 +59,14 @@ def create_service(parts: ServiceParts) -> FastAPI:
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus text format")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus text format",
+        response_class=Response,
+        responses=_PROMETHEUS_TEXT,
+    )
     async def metrics() -> Response:
         return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _probe(check: Callable[[], object]) -> str:
-    """ "ok", or the failure's type: its text may hold a URL with a password."""
-    try:
-        check()
-    except Exception as exc:
-        return f"failed: {type(exc).__name__}"
-    return "ok"

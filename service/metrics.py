@@ -36,7 +36,8 @@ class ServiceMetrics:
         self.webhooks = Counter(
             "confrec_webhooks",
             "Telnyx webhooks, by event type and what became of them "
-            "(stored, duplicate, ignored: another event type, rejected: bad signature).",
+            "(stored, duplicate, ignored: another event type, rejected: bad signature, "
+            "too_large: a body over the cap, refused unread).",
             ["event_type", "result"],
             registry=self.registry,
         )

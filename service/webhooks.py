@@ -24,8 +24,9 @@ from confrec.service.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, Signat
 from confrec.tasks.recording import from_webhook
 from confrec.tasks.store.conferences import ENDED, SAVED
 
-#: Telnyx's events are a few KiB; anything far larger is not one.
-MAX_WEBHOOK_BYTES = 256 * 1024
+#: Telnyx's events are a few KiB; anything far larger is not one, and is refused (413,
+#: counted as ``result="too_large"``) before more than this is read.
+MAX_WEBHOOK_BYTES = 64 * 1024
 
 
 def webhooks_router(parts: ServiceParts) -> APIRouter:
@@ -38,6 +39,8 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
             200: {"description": "Verified; a saved recording or an end stored once."},
             400: {"model": schemas.Errors, "description": "Verified, but not an event."},
             401: {"model": schemas.Errors, "description": "Missing, bad or stale signature."},
+            408: {"model": schemas.Errors, "description": "The body did not arrive in time."},
+            413: {"model": schemas.Errors, "description": "The body is over 64 KiB."},
             503: {"model": schemas.Errors, "description": "No TELNYX_PUBLIC_KEY, or Redis down."},
         },
     )
@@ -45,7 +48,12 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
         if parts.verifier is None:
             await run_in_threadpool(parts.conferences.note_unverifiable_webhook)
             raise unavailable("TELNYX_PUBLIC_KEY is not set: webhooks cannot be verified")
-        raw = await read_body(request, MAX_WEBHOOK_BYTES)
+        try:
+            raw = await read_body(request, MAX_WEBHOOK_BYTES)
+        except ApiError as exc:
+            if exc.status == 413:
+                parts.metrics.webhooks.labels("unverified", "too_large").inc()
+            raise
         try:
             parts.verifier.verify(
                 request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER), raw

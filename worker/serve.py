@@ -1,9 +1,18 @@
-"""``confrec serve``: the HTTP service's parts built from the settings, served by uvicorn.
+"""``confrec serve``: the HTTP service's parts built from the settings, served by granian.
 
-Refuses to start without ``CONFREC_API_TOKENS`` (an open enqueue endpoint would let anyone
-start recordings) and with a ``TELNYX_PUBLIC_KEY`` that is not a key; it never reads
-``TELNYX_API_KEY``. uvicorn's access log stays off: one line per request is noise at bulk
-rates, and the service logs nothing from a request's headers.
+granian rather than uvicorn (docs/security.md): uvicorn has no deadline for a request
+head or body that is still arriving and no bound on a head's size, so one client can hold
+a connection and its memory for good; granian closes a head not read within
+``CONFREC_SERVE_HEADER_TIMEOUT_S``, refuses a head over its HTTP/1 buffer, and holds at
+most ``CONFREC_SERVE_MAX_CONNECTIONS`` connections at once (the body deadline is the
+app's own: :mod:`confrec.service.deadline`).
+
+The parent process checks the settings before anything is spawned: it refuses to start
+without ``CONFREC_API_TOKENS`` (an open enqueue endpoint would let anyone start
+recordings) or with a ``TELNYX_PUBLIC_KEY`` that is not a key, and it never reads
+``TELNYX_API_KEY``. granian's worker process then builds the service from the same
+environment (:func:`service_from_env`). No access log: one line per request is noise at
+bulk rates, and the service logs nothing from a request's headers.
 """
 
 from __future__ import annotations
@@ -11,7 +20,10 @@ from __future__ import annotations
 import logging
 
 import kombu
-import uvicorn
+import redis
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server import Server
 
 from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, Settings
 from confrec.service import ServiceParts, create_service
@@ -22,6 +34,11 @@ from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
+#: Requests in flight get this long after SIGINT/SIGTERM; then the worker is killed.
+SHUTDOWN_S = 5
+#: granian's HTTP/1 read buffer: a request head larger than this is refused (hyper's
+#: floor is 8 KiB); a body streams through it in chunks, never more at once.
+MAX_HEAD_BYTES = 64 * 1024
 
 log = logging.getLogger("confrec.serve")
 
@@ -30,55 +47,95 @@ class ServeConfigError(ValueError):
     """A setting ``serve`` cannot start with; the text names the variable."""
 
 
-def build_parts(settings: Settings) -> ServiceParts:
-    tokens = settings.api_token_list
-    if not tokens:
+def _verifier(settings: Settings) -> WebhookVerifier | None:
+    if not settings.api_token_list:
         raise ServeConfigError(MISSING_TOKENS)
-    verifier = None
-    if settings.telnyx_public_key:
-        try:
-            verifier = WebhookVerifier(load_public_key(settings.telnyx_public_key))
-        except ValueError as exc:
-            raise ServeConfigError(f"TELNYX_PUBLIC_KEY: {exc}") from None
+    if not settings.telnyx_public_key:
+        return None
+    try:
+        return WebhookVerifier(load_public_key(settings.telnyx_public_key))
+    except ValueError as exc:
+        raise ServeConfigError(f"TELNYX_PUBLIC_KEY: {exc}") from None
+
+
+def build_parts(settings: Settings) -> ServiceParts:
+    verifier = _verifier(settings)
     state = state_client(settings)
     return ServiceParts(
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
-        tokens=BearerTokens(tokens),
+        tokens=BearerTokens(settings.api_token_list),
         verifier=verifier,
-        checks={"broker": lambda: _broker_answers(settings), "redis": state.ping},
+        checks={"broker": BrokerProbe(settings), "redis": state.ping},
         metrics=ServiceMetrics(),
     )
 
 
-def _broker_answers(settings: Settings) -> None:
-    if settings.broker_is_redis:
-        broker_client(settings, socket_timeout=REDIS_CONNECT_TIMEOUT_S).ping()
-        return
-    with kombu.Connection(settings.broker_url, connect_timeout=REDIS_CONNECT_TIMEOUT_S) as conn:
-        conn.ensure_connection(max_retries=1)
+class BrokerProbe:
+    """``/healthz``'s broker check on one connection kept between calls (a new one per
+    probe would cost the broker a connection per health check)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._redis: redis.Redis | None = None
+        self._amqp: kombu.Connection | None = None
+        if settings.broker_is_redis:
+            self._redis = broker_client(settings, socket_timeout=REDIS_CONNECT_TIMEOUT_S)
+        else:
+            self._amqp = kombu.Connection(
+                settings.broker_url, connect_timeout=REDIS_CONNECT_TIMEOUT_S
+            )
+
+    def __call__(self) -> None:
+        if self._redis is not None:
+            self._redis.ping()  # its pool keeps the connection
+            return
+        assert self._amqp is not None
+        try:
+            self._amqp.ensure_connection(max_retries=1)  # connects only when it has none
+            self._amqp.maybe_close_channel(self._amqp.channel())  # opening: a round trip
+        except Exception:
+            self._amqp.close()  # the next probe connects anew
+            raise
+
+
+def service_from_env() -> object:
+    """granian's factory, run in its worker process: the service (an ASGI app) from the
+    environment."""
+    settings = Settings()
+    return create_service(
+        build_parts(settings),
+        body_timeout_s=settings.serve_body_timeout_s,
+        healthz_timeout_s=settings.healthz_timeout_s,
+    )
 
 
 def run_serve(settings: Settings, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM (uvicorn finishes requests in flight, bounded)."""
+    """Serve until SIGINT/SIGTERM (requests in flight get ``SHUTDOWN_S``)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_service(build_parts(settings))
+    _verifier(settings)  # in the parent: a bad setting stops serve before any worker
     if settings.telnyx_public_key is None:
         log.warning("TELNYX_PUBLIC_KEY is not set: /webhooks/telnyx answers 503")
     log.info(
         "confrec serve: broker %s, state %s", settings.safe_broker_url, settings.safe_state_url
     )
-    config = uvicorn.Config(
-        app,
-        host=host,
+    Server(
+        f"{__name__}:{service_from_env.__name__}",
+        factory=True,
+        address=host,
         port=port,
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=30,
-        log_level="info",
-    )
-    uvicorn.Server(config).run()
+        interface=Interfaces.ASGINL,  # no lifespan: the service has no startup of its own
+        workers=1,
+        http=HTTPModes.http1,
+        websockets=False,
+        backpressure=settings.serve_max_connections,  # a bound on connections, not requests
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.serve_header_timeout_s * 1000),
+            max_buffer_size=MAX_HEAD_BYTES,
+        ),
+        log_access=False,
+        log_dictconfig={"loggers": {"_granian": {"level": "INFO", "propagate": True}}},
+        workers_kill_timeout=SHUTDOWN_S,
+    ).serve()

@@ -175,7 +175,7 @@ def assert_no_secret_anywhere() -> None:
     assert SERVES and BODIES
     for serve in SERVES:
         log = serve.log()
-        assert "Uvicorn running" in log  # the log is the one the serve wrote
+        assert "confrec serve: broker" in log  # the log is the one the serve wrote
         for secret in SECRETS:
             assert secret not in log, f"{serve.name} logged a secret"
     for body in BODIES:

@@ -230,6 +230,14 @@ def test_openapi_lists_exactly_the_endpoints(stack: Stack) -> None:
     assert set(bulk["schema"]["items"]["properties"]) == fields
 
 
+def test_openapi_documents_metrics_as_prometheus_text(stack: Stack) -> None:
+    doc = stack.api.send("GET", "/openapi.json", token=None).json()
+    content = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {"text/plain"}
+    answer = stack.api.send("GET", "/metrics", token=None)
+    assert answer.headers["content-type"].startswith("text/plain")
+
+
 def test_the_readme_shows_every_endpoint_the_openapi_document_has(stack: Stack) -> None:
     """README "From any language" has a curl line for each endpoint, and only for those."""
     doc = stack.api.send("GET", "/openapi.json", token=None).json()

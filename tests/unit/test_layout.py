@@ -40,7 +40,8 @@ FRAMEWORKS = {
     "amqp": {"worker/metrics_server.py"},
     "fastapi": {"service/"},
     "starlette": {"service/", "simulator/"},
-    "uvicorn": {"worker/serve.py", "simulator/"},
+    "uvicorn": {"simulator/"},
+    "granian": {"worker/serve.py"},
     "prometheus_client": {
         "tasks/metrics.py",
         "service/app.py",
