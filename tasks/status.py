@@ -13,7 +13,9 @@ answers the user's question — was a recording saved, and where is it:
   said only once the conference is final: until then a recording still on its way may
   settle it, and the job is ``pending``.
 
-A job that sent nothing (``duplicate_of``) shows its original's recordings and state.
+A job that sent nothing (``duplicate_of``) shows its original's recordings and state —
+unless a ``viewer`` (the principal asking through ``confrec serve``) may not see the
+original: another principal's recording links are never shown to it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 
 from confrec.tasks.job import Outcome, conference_is_name
 from confrec.tasks.matching import JobMatch, assign
+from confrec.tasks.principal import Principal
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger, JobRecord, JobState
 
@@ -73,10 +76,13 @@ class JobStatus:
         }
 
 
-def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> JobStatus | None:
-    """The job's status, or None when the ledger does not know it."""
+def job_status(
+    ledger: JobLedger, conferences: ConferenceStore, job_id: str, viewer: Principal | None = None
+) -> JobStatus | None:
+    """The job's status, or None when the ledger does not know it or it is not the
+    ``viewer``'s (None: the CLI, which sees every job)."""
     record = ledger.record(job_id)
-    if record is None:
+    if record is None or (viewer is not None and not viewer.sees(record.principal)):
         return None
     outcome = record.outcome
     return JobStatus(
@@ -85,7 +91,7 @@ def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> 
         command_id=record.command_id or (outcome.command_id if outcome else None),
         state=record.state,
         outcome=outcome,
-        recording=recording_view(ledger, conferences, job_id, record),
+        recording=recording_view(ledger, conferences, job_id, record, viewer),
     )
 
 
@@ -101,7 +107,11 @@ def recording_states(
 
 
 def recording_view(
-    ledger: JobLedger, conferences: ConferenceStore, job_id: str, record: JobRecord
+    ledger: JobLedger,
+    conferences: ConferenceStore,
+    job_id: str,
+    record: JobRecord,
+    viewer: Principal | None = None,
 ) -> RecordingView:
     """The job's recording state, from the facts as they stand."""
     outcome = record.outcome
@@ -109,6 +119,8 @@ def recording_view(
         original = ledger.record(outcome.duplicate_of)
         if original is None or original.window is None:
             return RecordingView("unknown", f"its original job {outcome.duplicate_of} is gone")
+        if viewer is not None and not viewer.sees(original.principal):
+            return RecordingView("unknown", "sent nothing: a duplicate of another's job")
         view = recording_view(ledger, conferences, outcome.duplicate_of, original)
         reason = f"sent nothing: a duplicate of {outcome.duplicate_of}"
         return RecordingView(view.state, reason, view.recordings, view.other_recordings)
