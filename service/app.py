@@ -13,6 +13,7 @@ from confrec.service.errors import install_handlers
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
+from confrec.service.requestlog import RequestLog
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -32,6 +33,7 @@ def create_service(parts: ServiceParts) -> FastAPI:
     app.include_router(webhooks_router(parts))
 
     app.add_middleware(RequestMetrics, metrics=parts.metrics)
+    app.add_middleware(RequestLog)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the broker and Redis answer")
     async def healthz() -> JSONResponse:

@@ -18,6 +18,8 @@ from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
+from confrec.service.tokens import TokenError
+from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
@@ -31,9 +33,14 @@ class ServeConfigError(ValueError):
 
 
 def build_parts(settings: Settings) -> ServiceParts:
-    tokens = settings.api_token_list
-    if not tokens:
+    if not settings.api_token_list and settings.api_tokens_file is None:
         raise ServeConfigError(MISSING_TOKENS)
+    try:
+        raw = settings.api_tokens.get_secret_value() if settings.api_tokens else ""
+        tokens = BearerTokens(raw, settings.api_tokens_file)
+    except TokenError as exc:  # its text names the variable, never a token
+        raise ServeConfigError(str(exc)) from None
+    tokens.reload_on_sighup()
     verifier = None
     if settings.telnyx_public_key:
         try:
@@ -45,10 +52,15 @@ def build_parts(settings: Settings) -> ServiceParts:
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
-        tokens=BearerTokens(tokens),
+        tokens=tokens,
         verifier=verifier,
         checks={"broker": lambda: _broker_answers(settings), "redis": state.ping},
         metrics=ServiceMetrics(),
+        rate_limit=(
+            ApiRateLimit(state, settings.api_rate_limit, settings.api_rate_burst)
+            if settings.api_rate_limit
+            else None
+        ),
     )
 
 
