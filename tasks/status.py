@@ -31,6 +31,8 @@ from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger, JobRecord, JobState
 
 RecordingState = Literal["pending", "saved", "not_saved", "unknown", "ambiguous"]
+#: How far a status follows a duplicate's duplicates to the job that started a recording.
+MAX_DUPLICATE_HOPS = 8
 #: States no later fact is expected to change (a late webhook may still turn
 #: ``not_saved`` into ``saved``).
 SETTLED: frozenset[str] = frozenset({"saved", "not_saved", "unknown", "ambiguous"})
@@ -116,14 +118,7 @@ def recording_view(
     """The job's recording state, from the facts as they stand."""
     outcome = record.outcome
     if outcome is not None and outcome.duplicate_of:
-        original = ledger.record(outcome.duplicate_of)
-        if original is None or original.window is None:
-            return RecordingView("unknown", f"its original job {outcome.duplicate_of} is gone")
-        if viewer is not None and not viewer.sees(original.principal):
-            return RecordingView("unknown", "sent nothing: a duplicate of another's job")
-        view = recording_view(ledger, conferences, outcome.duplicate_of, original)
-        reason = f"sent nothing: a duplicate of {outcome.duplicate_of}"
-        return RecordingView(view.state, reason, view.recordings, view.other_recordings)
+        return _duplicate_view(ledger, conferences, outcome.duplicate_of, viewer)
     if record.window is None or record.conference_id is None:
         return RecordingView()
     if conference_is_name(record.conference_id) and record.name_state != "resolved":
@@ -155,3 +150,28 @@ def recording_view(
     if facts.ended_at is not None:
         return RecordingView("pending", "conference ended; waiting for Telnyx to save", [], others)
     return RecordingView("pending", "conference in progress", [], others)
+
+
+def _duplicate_view(
+    ledger: JobLedger, conferences: ConferenceStore, original_id: str, viewer: Principal | None
+) -> RecordingView:
+    """What a job that sent nothing shows: the recordings of the job that started one,
+    followed through duplicates of duplicates (a re-send's outcome names the job that
+    last succeeded with its command) — unless that job is not the ``viewer``'s to see."""
+    reason = f"sent nothing: a duplicate of {original_id}"
+    job_id = original_id
+    for _ in range(MAX_DUPLICATE_HOPS):
+        original = ledger.record(job_id)
+        if original is None:
+            return RecordingView("unknown", f"its original job {job_id} is gone")
+        if original.outcome is None or not original.outcome.duplicate_of:
+            break
+        job_id = original.outcome.duplicate_of
+    else:
+        return RecordingView("unknown", f"{reason}: over {MAX_DUPLICATE_HOPS} duplicates deep")
+    if original.window is None:
+        return RecordingView("unknown", f"its original job {job_id} is gone")
+    if viewer is not None and not viewer.sees(original.principal):
+        return RecordingView("unknown", f"{reason}: another principal's, not shown")
+    view = recording_view(ledger, conferences, job_id, original)
+    return RecordingView(view.state, reason, view.recordings, view.other_recordings)
