@@ -38,6 +38,18 @@ log = logging.getLogger("confrec.serve")
 _bearer = HTTPBearer(auto_error=False, description="One of CONFREC_API_TOKENS.")
 
 
+_PRINCIPAL = "confrec.principal"
+
+
+def authenticated(request: Request) -> Principal:
+    """A route's dependency: the principal its router's ``BearerTokens`` found (FastAPI
+    solves a router's dependencies before its routes'); 401 should it have found none."""
+    found = request.scope.get(_PRINCIPAL)
+    if not isinstance(found, Principal):
+        raise unauthorized()
+    return found
+
+
 class BearerTokens:
     """A FastAPI dependency (``Depends(tokens)``): the caller's principal for a valid
     ``Authorization: Bearer <token>``, else 401. Raises TokenError (naming the variable)
@@ -81,6 +93,7 @@ class BearerTokens:
         found = None if credentials is None else self.principal(credentials.credentials)
         if found is None:
             raise unauthorized()
+        request.scope[_PRINCIPAL] = found
         requestlog.note(request, principal=found.name)
         return found
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from confrec.service import requestlog, schemas
+from confrec.service.auth import authenticated
 from confrec.service.bodies import parse_json, parse_object, read_body
 from confrec.service.errors import (
     ApiError,
@@ -73,7 +74,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         openapi_extra=schemas.request_body(RecordStartJob),
     )
     async def enqueue(
-        request: Request, caller: Annotated[Principal, Depends(parts.tokens)]
+        request: Request, caller: Annotated[Principal, Depends(authenticated)]
     ) -> JSONResponse:
         fields = parse_object(await read_body(request, MAX_JOB_BYTES))
         try:
@@ -94,7 +95,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
     )
     async def enqueue_bulk(
         request: Request,
-        caller: Annotated[Principal, Depends(parts.tokens)],
+        caller: Annotated[Principal, Depends(authenticated)],
         batch_key: Annotated[
             str | None,
             Query(
@@ -127,7 +128,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         responses=_STATUS_ERRORS,
     )
     async def status(
-        job_id: str, caller: Annotated[Principal, Depends(parts.tokens)]
+        job_id: str, caller: Annotated[Principal, Depends(authenticated)]
     ) -> JSONResponse:
         found = await run_in_threadpool(_status, parts, job_id, caller)
         if found is None:
