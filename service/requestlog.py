@@ -40,13 +40,18 @@ def note(request: Request, *, principal: str | None = None, jobs: int | None = N
 
 
 class RequestLog:
+    """ASGI middleware writing each HTTP request's line once it is answered."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await self._logged(scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def _logged(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         record = scope[_KEY] = _Record()
 
