@@ -58,7 +58,7 @@ class Way:
 
     def started(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
         """The job's status once it finished; it must have started a recording."""
-        doc = self.stack.api.finished(job_id, timeout)
+        doc = self.stack.api.finished(job_id, timeout, OPERATOR_TOKEN)
         assert doc["outcome"]["status"] == "succeeded", doc
         return doc
 

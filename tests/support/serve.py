@@ -83,9 +83,9 @@ class Api:
         accepted: dict[str, str] = response.json()
         return accepted
 
-    def finished(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    def finished(self, job_id: str, timeout: float = 30, token: str = TOKEN_A) -> dict[str, Any]:
         return poll(
-            lambda: self.status(job_id),
+            lambda: self.status(job_id, token),
             lambda doc: doc["state"] == "finished",
             timeout,
             f"job {job_id} finished",
