@@ -98,8 +98,10 @@ class BearerTokens:
         return found
 
     def reload_on_sighup(self) -> None:
-        """SIGHUP re-reads the file at the next request (main thread only, as signals)."""
-        if self._path is not None:
+        """SIGHUP re-reads the file at the next request. Python takes signals in the main
+        thread only: called elsewhere, this does nothing (the file's changes are still
+        seen by ``stat``)."""
+        if self._path is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda *_: self.reload())
 
     def reload(self) -> None:

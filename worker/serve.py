@@ -32,15 +32,21 @@ class ServeConfigError(ValueError):
     """A setting ``serve`` cannot start with; the text names the variable."""
 
 
-def build_parts(settings: Settings) -> ServiceParts:
+def bearer_tokens(settings: Settings) -> BearerTokens:
+    """The tokens of CONFREC_API_TOKENS and CONFREC_API_TOKENS_FILE; ServeConfigError
+    (naming the variable, never a token) when there is none or one is malformed."""
     if not settings.api_token_list and settings.api_tokens_file is None:
         raise ServeConfigError(MISSING_TOKENS)
     try:
         raw = settings.api_tokens.get_secret_value() if settings.api_tokens else ""
-        tokens = BearerTokens(raw, settings.api_tokens_file)
-    except TokenError as exc:  # its text names the variable, never a token
+        return BearerTokens(raw, settings.api_tokens_file)
+    except TokenError as exc:
         raise ServeConfigError(str(exc)) from None
-    tokens.reload_on_sighup()
+
+
+def build_parts(settings: Settings) -> ServiceParts:
+    tokens = bearer_tokens(settings)
+    tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = None
     if settings.telnyx_public_key:
         try:

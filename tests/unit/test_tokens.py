@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from confrec.config.settings import Settings
 from confrec.service.auth import STAT_INTERVAL_S, BearerTokens
 from confrec.service.tokens import TokenError, from_env, from_file_text
 from confrec.tasks.job import RecordStartJob, derived_command_id
 from confrec.tasks.principal import Principal
 from confrec.tasks.publishing.producer import fix_command_id
+from confrec.worker.serve import ServeConfigError, bearer_tokens
 
 JOB = RecordStartJob(conference_id="conf-1", format="wav")
 
@@ -163,3 +165,22 @@ def test_a_principal_sees_its_own_jobs_an_operator_every_job() -> None:
     alice, ops = Principal("alice"), Principal("ops", operator=True)
     assert alice.sees("alice") and not alice.sees("bob") and not alice.sees(None)
     assert ops.sees("alice") and ops.sees(None)
+
+
+def test_serve_refuses_to_start_on_bad_tokens_naming_the_variable(tmp_path: Path) -> None:
+    def refusal(**fields: object) -> str:
+        with pytest.raises(ServeConfigError) as caught:
+            bearer_tokens(Settings.model_validate(fields))
+        return str(caught.value)
+
+    assert "CONFREC_API_TOKENS is not set" in refusal()
+    assert refusal(api_tokens="s3cret-one, bob:") == (
+        "CONFREC_API_TOKENS entry 2: principal 'bob' has no token after ':'"
+    )
+    missing = tmp_path / "nope"
+    assert refusal(api_tokens_file=missing).startswith(f"CONFREC_API_TOKENS_FILE {missing}: ")
+    path = tmp_path / "tokens"
+    path.write_text("ops+operator:s3cret-two\n")
+    assert bearer_tokens(Settings(api_tokens_file=path)).principal("s3cret-two") == Principal(
+        "ops", operator=True
+    )
