@@ -9,6 +9,7 @@ would let Redis redeliver a job that is still running.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from kombu.utils.url import maybe_sanitize_url
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -84,7 +85,14 @@ class Settings(BaseSettings):
     done_ttl: int = Field(default=7 * 24 * 3600, gt=0)
 
     api_tokens: SecretStr | None = None
-    """Bearer tokens ``confrec serve`` accepts on /v1/*, comma-separated."""
+    """Bearer tokens ``confrec serve`` accepts on /v1/*, comma-separated: ``token``,
+    ``name:token`` or ``name+operator:token`` (docs/security.md)."""
+    api_tokens_file: Path | None = None
+    """More tokens, one a line (``#`` comments); re-read on change and on SIGHUP."""
+    api_rate_limit: float | None = Field(default=None, gt=0)
+    """Jobs/s each principal may enqueue through serve (Redis bucket); unset = no limit."""
+    api_rate_burst: int | None = Field(default=None, gt=0)
+    """Jobs a principal may enqueue at once (default: one second's worth, at least 1)."""
     telnyx_public_key: str | None = Field(
         default=None, validation_alias=AliasChoices("TELNYX_PUBLIC_KEY", "telnyx_public_key")
     )

@@ -14,6 +14,7 @@ from confrec.service.health import Health
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
+from confrec.service.requestlog import RequestLog
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -44,6 +45,7 @@ def create_service(
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)
+    app.add_middleware(RequestLog)
     health = Health(parts.checks, healthz_timeout_s)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the broker and Redis answer")

@@ -8,6 +8,7 @@ through the same ``Producer`` and ledger as the CLI, so the nothing-lost guarant
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -16,7 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from confrec.service import schemas
+from confrec.service import requestlog, schemas
+from confrec.service.auth import authenticated
 from confrec.service.bodies import parse_json, parse_object, read_body
 from confrec.service.errors import (
     ApiError,
@@ -30,6 +32,7 @@ from confrec.service.errors import (
 )
 from confrec.service.parts import ServiceParts
 from confrec.tasks.job import RecordStartJob
+from confrec.tasks.principal import Principal
 from confrec.tasks.publishing.producer import Enqueued, EnqueueError
 from confrec.tasks.status import job_status
 
@@ -46,13 +49,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "No valid bearer token.",
         413: "The body is too large.",
         422: "A job is invalid; source.pointer names its field.",
+        429: "The caller's enqueue rate (CONFREC_API_RATE_LIMIT) is spent; Retry-After says "
+        "when the jobs would be accepted.",
         503: "The broker or Redis is unreachable; the detail says how many jobs of a bulk "
         "went out before it (re-send with the same batch_key).",
     }.items()
 }
 _STATUS_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _ERRORS[401],
-    404: {"model": schemas.Errors, "description": "No such job."},
+    404: {"model": schemas.Errors, "description": "No such job, or not the caller's."},
     503: {"model": schemas.Errors, "description": "Redis is unreachable."},
 }
 
@@ -68,13 +73,16 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         responses=_ERRORS,
         openapi_extra=schemas.request_body(RecordStartJob),
     )
-    async def enqueue(request: Request) -> JSONResponse:
+    async def enqueue(
+        request: Request, caller: Annotated[Principal, Depends(authenticated)]
+    ) -> JSONResponse:
         fields = parse_object(await read_body(request, MAX_JOB_BYTES))
         try:
             job = RecordStartJob.model_validate(fields)
         except ValidationError as exc:
             raise ApiError(422, *validation_errors(exc)) from None
-        sent = await run_in_threadpool(_enqueue, parts, [job], None, None)
+        sent = await run_in_threadpool(_enqueue, parts, caller, [job], None, None)
+        requestlog.note(request, jobs=len(sent))
         return JSONResponse(_accepted(sent[0]), status_code=202)
 
     @router.post(
@@ -87,6 +95,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
     )
     async def enqueue_bulk(
         request: Request,
+        caller: Annotated[Principal, Depends(authenticated)],
         batch_key: Annotated[
             str | None,
             Query(
@@ -94,7 +103,8 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
                 max_length=256,
                 description="Derive missing command_ids from this key and the job, as "
                 "`confrec bulk --batch-key`: re-sending the same bulk starts no second "
-                "recording.",
+                "recording. A named token's keys are its own (its name is part of the "
+                "derivation); an unnamed token's derive as the CLI's.",
             ),
         ] = None,
     ) -> JSONResponse:
@@ -105,7 +115,8 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
             raise too_large(f"at most {MAX_BULK_JOBS} jobs per bulk")
         jobs = _validate_all(items)
         batch = str(uuid.uuid4())
-        sent = await run_in_threadpool(_enqueue, parts, jobs, batch, batch_key)
+        sent = await run_in_threadpool(_enqueue, parts, caller, jobs, batch, batch_key)
+        requestlog.note(request, jobs=len(sent))
         return JSONResponse(
             {"batch": batch, "jobs": [_accepted(one) for one in sent]}, status_code=202
         )
@@ -116,8 +127,10 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         response_model=schemas.JobStatus,
         responses=_STATUS_ERRORS,
     )
-    async def status(job_id: str) -> JSONResponse:
-        found = await run_in_threadpool(_status, parts, job_id)
+    async def status(
+        job_id: str, caller: Annotated[Principal, Depends(authenticated)]
+    ) -> JSONResponse:
+        found = await run_in_threadpool(_status, parts, job_id, caller)
         if found is None:
             raise ApiError(404, error("10007", "Resource not found", f"no job {job_id}"))
         return JSONResponse(found)
@@ -145,10 +158,15 @@ def _validate_all(items: list[Any]) -> list[RecordStartJob]:
 
 
 def _enqueue(
-    parts: ServiceParts, jobs: list[RecordStartJob], batch: str | None, batch_key: str | None
+    parts: ServiceParts,
+    caller: Principal,
+    jobs: list[RecordStartJob],
+    batch: str | None,
+    batch_key: str | None,
 ) -> list[Enqueued]:
+    _admit(parts, caller, len(jobs))
     try:
-        sent = parts.producer.enqueue_many(jobs, batch=batch, batch_key=batch_key)
+        sent = parts.producer.enqueue_many(jobs, batch=batch, batch_key=batch_key, principal=caller)
     except EnqueueError as exc:
         parts.metrics.jobs_enqueued.inc(exc.enqueued)
         detail = f"the broker failed after {exc.enqueued} of {len(jobs)} jobs were enqueued"
@@ -159,8 +177,19 @@ def _enqueue(
     return sent
 
 
-def _status(parts: ServiceParts, job_id: str) -> dict[str, Any] | None:
-    found = job_status(parts.ledger, parts.conferences, job_id)
+def _admit(parts: ServiceParts, caller: Principal, jobs: int) -> None:
+    """429 with Retry-After while the caller's enqueue rate is spent; nothing enqueued."""
+    wait_s = parts.rate_limit.wait_s(caller.name, jobs) if parts.rate_limit else 0.0
+    if wait_s > 0:
+        detail = f"{jobs} jobs exceed this token's enqueue rate; retry in {wait_s:.1f} s"
+        retry_after = {"Retry-After": str(max(1, math.ceil(wait_s)))}
+        raise ApiError(429, error("10011", "Too many requests", detail), headers=retry_after)
+
+
+def _status(parts: ServiceParts, job_id: str, caller: Principal) -> dict[str, Any] | None:
+    """The job's status, if the caller may see it: the same None (404) as an unknown
+    job's otherwise, so whether another principal's job exists does not leak."""
+    found = job_status(parts.ledger, parts.conferences, job_id, caller)
     return None if found is None else found.as_dict()
 
 

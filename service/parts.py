@@ -9,6 +9,7 @@ from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
 
@@ -24,3 +25,5 @@ class ServiceParts:
     checks: Mapping[str, Callable[[], object]]
     """``/healthz``: each raises when its dependency (broker, Redis) does not answer."""
     metrics: ServiceMetrics
+    rate_limit: ApiRateLimit | None = None
+    """Each principal's enqueue rate (CONFREC_API_RATE_LIMIT); None: no limit."""

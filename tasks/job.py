@@ -22,6 +22,9 @@ HEADER_BATCH = "confrec_batch"
 MAX_CONFERENCE_ID_LENGTH = 256
 #: Namespace of derived command_ids, so they never collide with other uuid5 users.
 COMMAND_ID_NAMESPACE = uuid.UUID("6f1d3a52-6c1e-4f0e-9a55-3b7a0c1f2e94")
+#: A named principal's derived command ids live in a namespace of their own, so no batch
+#: key of anyone else (unnamed, the CLI, another name) can ever derive the same one.
+PRINCIPAL_COMMAND_ID_NAMESPACE = uuid.uuid5(COMMAND_ID_NAMESPACE, "principal")
 
 Format = Literal["wav", "mp3"]
 Channels = Literal["single", "dual"]
@@ -93,14 +96,17 @@ def new_command_id() -> str:
     return str(uuid.uuid4())
 
 
-def derived_command_id(seed: str, job: RecordStartJob) -> str:
+def derived_command_id(seed: str, job: RecordStartJob, scope: str | None = None) -> str:
     """A command_id that is the same every time the same job is derived from the same seed.
 
     Used for ``bulk --batch-key`` (seed = the key, so re-running a file cannot start a
     second recording) and for jobs sent by other services without one (seed = job id, so
-    every redelivery sends the same id).
+    every redelivery sends the same id). ``scope``: a named principal's name (no newline
+    in it), whose keys are then its own; without one, the derivation is unchanged.
     """
     canonical = json.dumps(job.task_kwargs(), sort_keys=True, separators=(",", ":"))
+    if scope is not None:
+        return str(uuid.uuid5(PRINCIPAL_COMMAND_ID_NAMESPACE, f"{scope}\n{seed}\n{canonical}"))
     return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{seed}\n{canonical}"))
 
 

@@ -13,7 +13,9 @@ answers the user's question — was a recording saved, and where is it:
   said only once the conference is final: until then a recording still on its way may
   settle it, and the job is ``pending``.
 
-A job that sent nothing (``duplicate_of``) shows its original's recordings and state.
+A job that sent nothing (``duplicate_of``) shows its original's recordings and state —
+unless a ``viewer`` (the principal asking through ``confrec serve``) may not see the
+original: another principal's recording links are never shown to it.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from typing import Any, Literal
 
 from confrec.tasks.job import Outcome, conference_is_name
 from confrec.tasks.matching import JobMatch, assign
+from confrec.tasks.principal import Principal
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger, JobRecord, JobState
 
 RecordingState = Literal["pending", "saved", "not_saved", "unknown", "ambiguous"]
+#: How far a status follows a duplicate's duplicates to the job that started a recording.
+MAX_DUPLICATE_HOPS = 8
 #: States no later fact is expected to change (a late webhook may still turn
 #: ``not_saved`` into ``saved``).
 SETTLED: frozenset[str] = frozenset({"saved", "not_saved", "unknown", "ambiguous"})
@@ -73,10 +78,13 @@ class JobStatus:
         }
 
 
-def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> JobStatus | None:
-    """The job's status, or None when the ledger does not know it."""
+def job_status(
+    ledger: JobLedger, conferences: ConferenceStore, job_id: str, viewer: Principal | None = None
+) -> JobStatus | None:
+    """The job's status, or None when the ledger does not know it or it is not the
+    ``viewer``'s (None: the CLI, which sees every job)."""
     record = ledger.record(job_id)
-    if record is None:
+    if record is None or (viewer is not None and not viewer.sees(record.principal)):
         return None
     outcome = record.outcome
     return JobStatus(
@@ -85,7 +93,7 @@ def job_status(ledger: JobLedger, conferences: ConferenceStore, job_id: str) -> 
         command_id=record.command_id or (outcome.command_id if outcome else None),
         state=record.state,
         outcome=outcome,
-        recording=recording_view(ledger, conferences, job_id, record),
+        recording=recording_view(ledger, conferences, job_id, record, viewer),
     )
 
 
@@ -101,17 +109,16 @@ def recording_states(
 
 
 def recording_view(
-    ledger: JobLedger, conferences: ConferenceStore, job_id: str, record: JobRecord
+    ledger: JobLedger,
+    conferences: ConferenceStore,
+    job_id: str,
+    record: JobRecord,
+    viewer: Principal | None = None,
 ) -> RecordingView:
     """The job's recording state, from the facts as they stand."""
     outcome = record.outcome
     if outcome is not None and outcome.duplicate_of:
-        original = ledger.record(outcome.duplicate_of)
-        if original is None or original.window is None:
-            return RecordingView("unknown", f"its original job {outcome.duplicate_of} is gone")
-        view = recording_view(ledger, conferences, outcome.duplicate_of, original)
-        reason = f"sent nothing: a duplicate of {outcome.duplicate_of}"
-        return RecordingView(view.state, reason, view.recordings, view.other_recordings)
+        return _duplicate_view(ledger, conferences, outcome.duplicate_of, viewer)
     if record.window is None or record.conference_id is None:
         return RecordingView()
     if conference_is_name(record.conference_id) and record.name_state != "resolved":
@@ -143,3 +150,28 @@ def recording_view(
     if facts.ended_at is not None:
         return RecordingView("pending", "conference ended; waiting for Telnyx to save", [], others)
     return RecordingView("pending", "conference in progress", [], others)
+
+
+def _duplicate_view(
+    ledger: JobLedger, conferences: ConferenceStore, original_id: str, viewer: Principal | None
+) -> RecordingView:
+    """What a job that sent nothing shows: the recordings of the job that started one,
+    followed through duplicates of duplicates (a re-send's outcome names the job that
+    last succeeded with its command) — unless that job is not the ``viewer``'s to see."""
+    reason = f"sent nothing: a duplicate of {original_id}"
+    job_id = original_id
+    for _ in range(MAX_DUPLICATE_HOPS):
+        original = ledger.record(job_id)
+        if original is None:
+            return RecordingView("unknown", f"its original job {job_id} is gone")
+        if original.outcome is None or not original.outcome.duplicate_of:
+            break
+        job_id = original.outcome.duplicate_of
+    else:
+        return RecordingView("unknown", f"{reason}: over {MAX_DUPLICATE_HOPS} duplicates deep")
+    if original.window is None:
+        return RecordingView("unknown", f"its original job {job_id} is gone")
+    if viewer is not None and not viewer.sees(original.principal):
+        return RecordingView("unknown", f"{reason}: another principal's, not shown")
+    view = recording_view(ledger, conferences, job_id, original)
+    return RecordingView(view.state, reason, view.recordings, view.other_recordings)

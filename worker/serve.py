@@ -30,6 +30,8 @@ from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
+from confrec.service.tokens import TokenError
+from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
@@ -47,9 +49,19 @@ class ServeConfigError(ValueError):
     """A setting ``serve`` cannot start with; the text names the variable."""
 
 
-def _verifier(settings: Settings) -> WebhookVerifier | None:
-    if not settings.api_token_list:
+def bearer_tokens(settings: Settings) -> BearerTokens:
+    """The tokens of CONFREC_API_TOKENS and CONFREC_API_TOKENS_FILE; ServeConfigError
+    (naming the variable, never a token) when there is none or one is malformed."""
+    if not settings.api_token_list and settings.api_tokens_file is None:
         raise ServeConfigError(MISSING_TOKENS)
+    try:
+        raw = settings.api_tokens.get_secret_value() if settings.api_tokens else ""
+        return BearerTokens(raw, settings.api_tokens_file)
+    except TokenError as exc:
+        raise ServeConfigError(str(exc)) from None
+
+
+def _verifier(settings: Settings) -> WebhookVerifier | None:
     if not settings.telnyx_public_key:
         return None
     try:
@@ -59,16 +71,23 @@ def _verifier(settings: Settings) -> WebhookVerifier | None:
 
 
 def build_parts(settings: Settings) -> ServiceParts:
+    tokens = bearer_tokens(settings)
+    tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = _verifier(settings)
     state = state_client(settings)
     return ServiceParts(
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
-        tokens=BearerTokens(settings.api_token_list),
+        tokens=tokens,
         verifier=verifier,
         checks={"broker": BrokerProbe(settings), "redis": state.ping},
         metrics=ServiceMetrics(),
+        rate_limit=(
+            ApiRateLimit(state, settings.api_rate_limit, settings.api_rate_burst)
+            if settings.api_rate_limit
+            else None
+        ),
     )
 
 
@@ -115,7 +134,8 @@ def run_serve(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    _verifier(settings)  # in the parent: a bad setting stops serve before any worker
+    bearer_tokens(settings)  # in the parent: a bad setting stops serve before any worker
+    _verifier(settings)
     if settings.telnyx_public_key is None:
         log.warning("TELNYX_PUBLIC_KEY is not set: /webhooks/telnyx answers 503")
     log.info(

@@ -32,6 +32,7 @@ from confrec.tasks.job import (
     new_command_id,
     utc_now,
 )
+from confrec.tasks.principal import Principal
 from confrec.tasks.publishing.confirms import ChunkConfirms
 from confrec.tasks.store.ledger import JobLedger
 
@@ -59,12 +60,15 @@ class EnqueueError(RuntimeError):
         self.enqueued = enqueued
 
 
-def fix_command_id(job: RecordStartJob, batch_key: str | None = None) -> RecordStartJob:
-    """The job with its command_id set: the producer's, derived from the batch key, or new."""
+def fix_command_id(
+    job: RecordStartJob, batch_key: str | None = None, scope: str | None = None
+) -> RecordStartJob:
+    """The job with its command_id set: the producer's, derived from the batch key (in a
+    named principal's ``scope``), or new."""
     if job.command_id:
         return job
     return job.with_command_id(
-        derived_command_id(batch_key, job) if batch_key else new_command_id()
+        derived_command_id(batch_key, job, scope) if batch_key else new_command_id()
     )
 
 
@@ -97,12 +101,16 @@ class Producer:
         batch_key: str | None = None,
         on_sent: Callable[[int], None] | None = None,
         keep: bool = True,
+        principal: Principal | None = None,
     ) -> list[Enqueued]:
         """Publish every job; returns what was enqueued (nothing kept when ``keep`` is
         False, so a 100,000-row bulk stays flat in memory). ``on_sent`` gets the running
-        count after each chunk reached Redis. Raises EnqueueError, with the count known to
-        be enqueued, if the broker fails midway (the failing chunk may be partly sent)."""
-        return self._enqueue(jobs, batch=batch, batch_key=batch_key, on_sent=on_sent, keep=keep)
+        count after each chunk reached Redis. ``principal``: who enqueues (``confrec
+        serve``'s caller), recorded with each job. Raises EnqueueError, with the count known
+        to be enqueued, if the broker fails midway (the failing chunk may be partly sent)."""
+        return self._enqueue(
+            jobs, batch=batch, batch_key=batch_key, on_sent=on_sent, keep=keep, by=principal
+        )
 
     def _enqueue(
         self,
@@ -113,8 +121,10 @@ class Producer:
         on_sent: Callable[[int], None] | None = None,
         keep: bool = True,
         bulk: bool = True,
+        by: Principal | None = None,
     ) -> list[Enqueued]:
         sent: list[Enqueued] = []
+        scope = by.batch_scope if by else None
         count = 0
         extra_headers = {HEADER_BATCH: batch} if batch else {}
         try:
@@ -122,10 +132,12 @@ class Producer:
                 # The first message declares the queue; the rest skip that step.
                 declare: list[Any] = [self.app.amqp.queues[self.queue]]
                 for chunk in _chunks(jobs, self.chunk_size):
-                    fixed = [(str(uuid.uuid4()), fix_command_id(job, batch_key)) for job in chunk]
+                    fixed = [
+                        (str(uuid.uuid4()), fix_command_id(job, batch_key, scope)) for job in chunk
+                    ]
                     enqueued_at = utc_now()
                     if self.ledger is not None:
-                        self.ledger.enqueued(fixed, enqueued_at)
+                        self.ledger.enqueued(fixed, enqueued_at, by.name if by else "")
                     headers = {HEADER_ENQUEUED_AT: enqueued_at, **extra_headers}
                     with producer.batch(max_size=len(chunk) + 1):  # type: ignore[attr-defined]
                         for job_id, job in fixed:

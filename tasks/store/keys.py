@@ -81,6 +81,14 @@ CONSUMERS = f"{PREFIX}:consumers"
 RECOVERED = f"{PREFIX}:recovered"
 """Counter: messages moved back to their queue from the in-flight list of a dead consumer."""
 
+
+def api_rate_bucket(principal: str) -> str:
+    """A principal's enqueue token bucket in ``confrec serve`` (CONFREC_API_RATE_LIMIT);
+    it expires once refilled. A principal's name is never a token (an unnamed token's is
+    a digest of it)."""
+    return f"{PREFIX}:api-rate:{principal}"
+
+
 UNDELIVERABLE = f"{PREFIX}:undeliverable"
 """List of raw messages kombu could not even decode, kept for an operator to inspect:
 the newest ``UNDELIVERABLE_CAP``, for ``UNDELIVERABLE_TTL_S`` after the last one."""

@@ -99,6 +99,8 @@ class JobRecord:
     """For a job that addressed its conference by name: how resolving it went."""
     resolved_id: str | None = None
     """The conference id its name resolved to."""
+    principal: str | None = None
+    """Who enqueued it through ``confrec serve``; None from the CLI or ``send_task``."""
 
     @property
     def window(self) -> JobWindow | None:
@@ -144,11 +146,12 @@ class JobLedger:
         self._read = register(client, "ledger_read")
         self._enqueued = register(client, "ledger_enqueued")
 
-    def enqueued(self, jobs: Sequence[tuple[str, RecordStartJob]], enqueued_at: str) -> None:
-        """Record jobs (job id, job with its command_id) as queued, in one round trip."""
+    def enqueued(self, jobs: Sequence[tuple[str, RecordStartJob]], at: str, by: str = "") -> None:
+        """Record jobs (job id, job with its command_id) as queued at ``at``, in one round
+        trip, with the principal that enqueued them ("": the CLI, or another service)."""
         if not jobs:
             return
-        args: list[str | int] = [self._ttl_s, enqueued_at]
+        args: list[str | int] = [self._ttl_s, at, by]
         for _, job in jobs:
             args += [job.conference_id, job.command_id or ""]
         self._enqueued(keys=[keys.job_state(job_id) for job_id, _ in jobs], args=args)
@@ -269,7 +272,7 @@ class JobLedger:
         )
         if known != "1":
             return None
-        region, name_state, resolved_id = reply[14:]
+        region, name_state, resolved_id, principal = reply[14:]
         return JobRecord(
             conference_id=conference_id or None,
             command_id=command_id or None,
@@ -282,6 +285,7 @@ class JobLedger:
             region=region or None,
             name_state=name_state or None,
             resolved_id=resolved_id or None,
+            principal=principal or None,
         )
 
     def set_name_state(self, job_id: str, state: NameState, resolved_id: str | None = None) -> None:

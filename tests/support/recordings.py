@@ -22,7 +22,7 @@ from confrec.tasks.status import SETTLED
 from confrec.tasks.store import keys
 from confrec.worker.local.processes import ManagedProcess, free_port, start_simulator
 from tests.support.hooks import public_key
-from tests.support.serve import Stack, running_stack
+from tests.support.serve import OPERATOR_TOKEN, Stack, running_stack
 from tests.support.system import API_KEY
 from tests.support.waiting import poll, wait_until
 
@@ -43,7 +43,8 @@ class Way:
         return self.stack.api.enqueue({"conference_id": conference_id, "format": fmt})["job_id"]
 
     def status(self, job_id: str) -> dict[str, Any]:
-        return self.stack.api.status(job_id)
+        """As an operator: the recording tests read jobs of the CLI's too."""
+        return self.stack.api.status(job_id, OPERATOR_TOKEN)
 
     def settled(self, job_id: str, timeout: float = 20, want: str | None = None) -> dict[str, Any]:
         """The job's status once its recording state is settled (not pending) — ``want``,
@@ -57,7 +58,7 @@ class Way:
 
     def started(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
         """The job's status once it finished; it must have started a recording."""
-        doc = self.stack.api.finished(job_id, timeout)
+        doc = self.stack.api.finished(job_id, timeout, OPERATOR_TOKEN)
         assert doc["outcome"]["status"] == "succeeded", doc
         return doc
 

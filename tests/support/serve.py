@@ -26,9 +26,11 @@ from tests.support.waiting import poll
 TOKEN_A = f"tokA-{uuid.uuid4().hex}"
 TOKEN_B = f"tokB-{uuid.uuid4().hex}"
 WRONG_TOKEN = f"wrong-{uuid.uuid4().hex}"
+#: A named operator token (``ops+operator:``): it sees every job, the CLI's too.
+OPERATOR_TOKEN = f"tokOps-{uuid.uuid4().hex}"
 #: Given to every serve (which never needs it) to prove it never echoes it.
 SERVE_TELNYX_KEY = f"KEYserve-{uuid.uuid4().hex}"
-SECRETS = (TOKEN_A, TOKEN_B, WRONG_TOKEN, SERVE_TELNYX_KEY)
+SECRETS = (TOKEN_A, TOKEN_B, WRONG_TOKEN, OPERATOR_TOKEN, SERVE_TELNYX_KEY)
 
 #: Every serve started and every response body read, for the secrets checks.
 SERVES: list[ManagedProcess] = []
@@ -69,8 +71,8 @@ class Api:
         BODIES.append(response.content)
         return response
 
-    def status(self, job_id: str) -> dict[str, Any]:
-        response = self.send("GET", f"/v1/jobs/{job_id}")
+    def status(self, job_id: str, token: str = TOKEN_A) -> dict[str, Any]:
+        response = self.send("GET", f"/v1/jobs/{job_id}", token=token)
         assert response.status_code == 200, response.text
         doc: dict[str, Any] = response.json()
         return doc
@@ -81,9 +83,9 @@ class Api:
         accepted: dict[str, str] = response.json()
         return accepted
 
-    def finished(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
+    def finished(self, job_id: str, timeout: float = 30, token: str = TOKEN_A) -> dict[str, Any]:
         return poll(
-            lambda: self.status(job_id),
+            lambda: self.status(job_id, token),
             lambda doc: doc["state"] == "finished",
             timeout,
             f"job {job_id} finished",
@@ -128,7 +130,7 @@ def running_stack(
     }
     serve_env = {
         **names,
-        "CONFREC_API_TOKENS": f"{TOKEN_A},{TOKEN_B}",
+        "CONFREC_API_TOKENS": f"{TOKEN_A},{TOKEN_B},ops+operator:{OPERATOR_TOKEN}",
         "TELNYX_API_KEY": SERVE_TELNYX_KEY,
         **extra,
     }

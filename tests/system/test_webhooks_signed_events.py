@@ -41,6 +41,7 @@ from tests.support.hooks import (
 from tests.support.recordings import past_its_second
 from tests.support.serve import (
     JSON,
+    OPERATOR_TOKEN,
     WRONG_TOKEN,
     assert_no_secret_anywhere,
     running_stack,
@@ -242,7 +243,7 @@ def test_a_recording_of_a_conference_no_job_started_is_stored_without_a_job(
     try:
         answer = hooks.deliver(saved_event(queued.conference_id))
         assert answer.json() == {"stored": True, "job_id": None}
-        status = hooks.stack.api.status(queued.job_id)
+        status = hooks.stack.api.status(queued.job_id, OPERATOR_TOKEN)  # the CLI's job
         assert (status["recording_state"], status["recordings"]) == (None, [])
     finally:
         hooks.stack.system.client.delete(idle_queue)
