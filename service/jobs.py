@@ -17,14 +17,11 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from confrec.service import schemas
-from confrec.service.bodies import parse_json, parse_object, read_body
+from confrec.service.bodies import body_chunks, parse_object, read_body
+from confrec.service.bulk import MAX_BULK_BYTES, read_bulk
 from confrec.service.errors import (
     ApiError,
-    ErrorDict,
-    bad_body,
     error,
-    pointer,
-    too_large,
     unavailable,
     validation_errors,
 )
@@ -33,11 +30,8 @@ from confrec.tasks.job import RecordStartJob
 from confrec.tasks.publishing.producer import Enqueued, EnqueueError
 from confrec.tasks.status import job_status
 
-MAX_BULK_JOBS = 10_000
 #: Room for a job with every field at its longest, every character \u-escaped (~3.5 KiB).
 MAX_JOB_BYTES = 16 * 1024
-#: 10,000 jobs of ~3.3 KiB each: only a bulk of extreme, fully escaped jobs is refused.
-MAX_BULK_BYTES = 32 * 1024 * 1024
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Errors, "description": text}
@@ -98,12 +92,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
             ),
         ] = None,
     ) -> JSONResponse:
-        items = parse_json(await read_body(request, MAX_BULK_BYTES))
-        if not isinstance(items, list):
-            raise bad_body("the body must be a JSON array")
-        if len(items) > MAX_BULK_JOBS:
-            raise too_large(f"at most {MAX_BULK_JOBS} jobs per bulk")
-        jobs = _validate_all(items)
+        jobs = await read_bulk(body_chunks(request, MAX_BULK_BYTES))
         batch = str(uuid.uuid4())
         sent = await run_in_threadpool(_enqueue, parts, jobs, batch, batch_key)
         return JSONResponse(
@@ -123,25 +112,6 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         return JSONResponse(found)
 
     return router
-
-
-def _validate_all(items: list[Any]) -> list[RecordStartJob]:
-    jobs: list[RecordStartJob] = []
-    problems: list[ErrorDict] = []
-    if not items:
-        problems.append(error("10015", "Bad request", "the array holds no job", ""))
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            where = pointer(index)
-            problems.append(error("10002", "Invalid parameter", f"{where}: not an object", where))
-            continue
-        try:
-            jobs.append(RecordStartJob.model_validate(item))
-        except ValidationError as exc:
-            problems += validation_errors(exc, index)
-    if problems:
-        raise ApiError(422, *problems)
-    return jobs
 
 
 def _enqueue(
