@@ -18,13 +18,14 @@ from starlette.concurrency import run_in_threadpool
 
 from confrec.service import schemas
 from confrec.service.bodies import body_chunks, parse_object, read_body
-from confrec.service.bulk import MAX_BULK_BYTES, read_bulk
+from confrec.service.bulk import MAX_BULK_BYTES, MAX_BULK_JOBS, read_bulk
 from confrec.service.errors import (
     ApiError,
     error,
     unavailable,
     validation_errors,
 )
+from confrec.service.jsonstream import MAX_DEPTH, MAX_ITEM_VALUES
 from confrec.service.parts import ServiceParts
 from confrec.tasks.job import RecordStartJob
 from confrec.tasks.publishing.producer import Enqueued, EnqueueError
@@ -32,6 +33,10 @@ from confrec.tasks.status import job_status
 
 #: Room for a job with every field at its longest, every character \u-escaped (~3.5 KiB).
 MAX_JOB_BYTES = 16 * 1024
+_JSON_RULES = (
+    f"JSON nested at most {MAX_DEPTH} deep, numbers within a 64-bit integer or a double, "
+    "no escaped lone surrogate (400 with a pointer)"
+)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Errors, "description": text}
@@ -60,7 +65,9 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         summary="Enqueue one record-start job",
         response_model=schemas.Accepted,
         responses=_ERRORS,
-        openapi_extra=schemas.request_body(RecordStartJob),
+        openapi_extra=schemas.request_body(
+            RecordStartJob, f"One job; at most {MAX_JOB_BYTES} bytes (413), {_JSON_RULES}."
+        ),
     )
     async def enqueue(request: Request) -> JSONResponse:
         fields = parse_object(await read_body(request, MAX_JOB_BYTES))
@@ -77,7 +84,14 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         summary="Enqueue up to 10,000 jobs, all or none",
         response_model=schemas.BulkAccepted,
         responses=_ERRORS,
-        openapi_extra=schemas.request_body(list[RecordStartJob]),
+        openapi_extra=schemas.request_body(
+            list[RecordStartJob],
+            f"1 to {MAX_BULK_JOBS} jobs, all valid or none enqueued; at most {MAX_BULK_BYTES} "
+            f"bytes, and the {MAX_BULK_JOBS + 1}st job, refused (413) as they arrive; a job "
+            f"holds at most {MAX_ITEM_VALUES} keys and values (413); {_JSON_RULES}.",
+            minItems=1,
+            maxItems=MAX_BULK_JOBS,
+        ),
     )
     async def enqueue_bulk(
         request: Request,
