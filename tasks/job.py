@@ -38,13 +38,14 @@ Status = Literal["succeeded", "failed"]
 Reason = Literal["ok", "rejected", "retries_exhausted", "invalid"]
 #: ``Outcome.detail`` of a job given up, unsent, after more deliveries than the limit.
 DELIVERY_LIMIT = "delivery_limit"
-#: What ``_no_control_characters`` and pydantic refuse, as a JSON Schema ``pattern`` for the
-#: OpenAPI document: unicodedata's "Cc" (U+0000-U+001F, U+007F-U+009F) and lone surrogates
-#: (U+D800-U+DFFF, "not valid unicode" to pydantic). Escapes, not the characters themselves.
-TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F\uD800-\uDFFF]*$"
-
+#: What ``_no_control_characters`` refuses, as a JSON Schema ``pattern`` for the OpenAPI
+#: document: unicodedata's "Cc" (U+0000-U+001F, U+007F-U+009F). Lone surrogates (refused by
+#: pydantic as not valid unicode) are in the description instead: JSON Schema's regexes match
+#: UTF-16 code units, so a surrogate range there would refuse every valid pair (an emoji) too.
+TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"
+_TEXT_RULE = "No control characters (Unicode Cc) and no lone surrogates (U+D800-U+DFFF)."
 #: A string field's rule stated in its schema (``_no_control_characters`` enforces it).
-_TEXT = Field(json_schema_extra={"pattern": TEXT_PATTERN})
+_TEXT = Field(json_schema_extra={"pattern": TEXT_PATTERN, "description": _TEXT_RULE})
 
 
 class RecordStartJob(BaseModel):
