@@ -29,36 +29,52 @@ MAX_ITEM_VALUES = 256
 
 _STARTS = {"start_map": dict, "start_array": list}
 _ENDS = {"end_map", "end_array"}
-#: One escape of a JSON string; scanned left to right, each match starts at a real escape.
-_ESCAPE = re.compile(rb"\\(?:u([0-9a-fA-F]{4})|[\s\S])")
-_LONGEST_ESCAPE = 6
+#: A ``\\u`` escape of a surrogate, if its backslash starts an escape (an even run before it).
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_ESCAPE_LEN = 6
 
 
 class _Surrogates:
-    """Finds an escaped surrogate that is not half of a pair (high then low, adjacent)."""
+    """Finds an escaped surrogate that is not half of a pair (high, then low right after)."""
 
     def __init__(self) -> None:
         self._carry = b""  # the tail that may hold the start of an escape
         self._offset = 0  # where ``_carry`` starts in the body
+        self._run = 0  # backslashes right before ``_carry``
         self._low_at = -1  # where a low surrogate must be: just after a high one
 
     def lone(self, chunk: bytes, final: bool = False) -> bool:
         data = self._carry + chunk
-        cut = len(data) if final else len(data) - _LONGEST_ESCAPE
-        resume = 0
-        for match in _ESCAPE.finditer(data):
-            if match.start() >= cut:
+        cut = len(data) if final else max(0, len(data) - _ESCAPE_LEN + 1)
+        for match in _SURROGATE.finditer(data, 0, len(data)):
+            start = match.start()
+            if start >= cut:
                 break
-            code = int(match[1], 16) if match[1] else 0
-            paired = self._offset + match.start() == self._low_at
-            if (0xDC00 <= code <= 0xDFFF) != paired or (self._low_at >= 0 and not paired):
+            if self._escaped(data, start):
+                continue  # the text "\\udXXX" after an escaped backslash
+            at = self._offset + start
+            if int(match[0][2:], 16) >= 0xDC00:  # low: only right after a high one
+                if at != self._low_at:
+                    return True
+                self._low_at = -1
+            elif self._low_at >= 0:
                 return True
-            self._low_at = self._offset + match.end() if 0xD800 <= code <= 0xDBFF else -1
-            resume = match.end()
-        keep = max(resume, cut)
-        self._carry, self._offset = data[keep:], self._offset + keep
+            else:
+                self._low_at = at + _ESCAPE_LEN
+        head = data[:cut]
+        run = len(head) - len(head.rstrip(b"\\"))
+        self._run = run + self._run if run == len(head) else run
+        self._carry, self._offset = data[cut:], self._offset + cut
         # a high surrogate whose place for the low one was passed, or is the end
         return 0 <= self._low_at < self._offset or (final and self._low_at >= 0)
+
+    def _escaped(self, data: bytes, start: int) -> bool:
+        """Whether the backslash at ``start`` is itself escaped (an odd run before it)."""
+        before = start
+        while before and data[before - 1] == 0x5C:
+            before -= 1
+        run = start - before + (self._run if before == 0 else 0)
+        return run % 2 == 1
 
 
 _LONE = "an escaped lone surrogate (\\uD800-\\uDFFF not in a high-low pair): not valid unicode"
