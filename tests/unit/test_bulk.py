@@ -254,6 +254,16 @@ def test_broker_down_advice_names_batch_key_only_when_one_was_given(
     assert ("--batch-key" in message) == (batch_key is not None), message
 
 
+@pytest.mark.parametrize("line", ["[" * 16_000, '{"format": 1' + "0" * 5_000 + "}"])
+def test_a_hostile_jsonl_line_is_exit_2_with_its_line_number(tmp_path: Path, line: str) -> None:
+    """Before: a RecursionError or ValueError escaped, a traceback and exit 1."""
+    path = write(tmp_path / "jobs.jsonl", f'{{"conference_id": "c1", "format": "wav"}}\n{line}\n')
+    err = _console()
+    result = run_bulk(path, _nothing_listens(), out=_console(), err=err)
+    assert result.code == ExitCode.INVALID == 2
+    assert "jobs.jsonl: line 2: row: not valid JSON" in _text(err), _text(err)
+
+
 def test_waiting_prints_whole_seconds(tmp_path: Path) -> None:
     err = _console()
     watch = BatchWatch(_nothing_listens(), _console(), err)
