@@ -260,7 +260,7 @@ def test_a_hostile_jsonl_line_is_exit_2_with_its_line_number(tmp_path: Path, lin
     path = write(tmp_path / "jobs.jsonl", f'{{"conference_id": "c1", "format": "wav"}}\n{line}\n')
     err = _console()
     result = run_bulk(path, _nothing_listens(), out=_console(), err=err)
-    assert result.code == ExitCode.INVALID == 2
+    assert result.code == ExitCode.INVALID and int(result.code) == 2
     assert "jobs.jsonl: line 2: row: not valid JSON" in _text(err), _text(err)
 
 
