@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.bodies import bodies_phase
 from bench.brokers import broker_phase
 from bench.cost import BASELINE, CostPlan, cost_phase
 from bench.e2e import E2EPlan, end_to_end
@@ -41,6 +42,7 @@ PHASES = [
     "rss",
     "pools",
     "service",
+    "bodies",
     "brokers",
 ]  # "ref": only with --compare-ref
 
@@ -166,6 +168,7 @@ def _phases(
         ),
         "pools": lambda: compare_pools(rig, plan.pool_jobs, 20, plan.pool_budget_s),
         "service": lambda: service_phase(rig, plan.service_webhooks, plan.service_bulk_jobs),
+        "bodies": lambda: bodies_phase(rig),
         "brokers": lambda: broker_phase(
             rig, plan.broker_enqueue_jobs, plan.broker_e2e_jobs, plan.broker_env
         ),

@@ -85,6 +85,11 @@ def memory(pid: int) -> Memory:
     return Memory(round(rss / 1024, 1), round(pss / 1024, 1), len(pids))
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The highest RSS each process of the tree ever had (VmHWM), summed, MiB."""
+    return round(sum(_status_kib(p, "VmHWM") for p in [pid, *descendants(pid)]) / 1024, 1)
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as f:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.bodies import bodies_rows
+
 Row = tuple[str, str, str, str]
 ENQUEUE_TARGET = 10_000
 RATIO_TARGET = 0.8
@@ -256,6 +258,7 @@ SECTIONS = [
     ("rss", _rss_rows),
     ("pools", _pool_rows),
     ("service", _service_rows),
+    ("bodies", bodies_rows),
     ("brokers", _broker_rows),
     ("ref", _ref_rows),
 ]

@@ -19,28 +19,27 @@ from starlette.concurrency import run_in_threadpool
 
 from confrec.service import requestlog, schemas
 from confrec.service.auth import authenticated
-from confrec.service.bodies import parse_json, parse_object, read_body
+from confrec.service.bodies import body_chunks, parse_object, read_body
+from confrec.service.bulk import MAX_BULK_BYTES, MAX_BULK_JOBS, read_bulk
 from confrec.service.errors import (
     ApiError,
-    ErrorDict,
-    bad_body,
     error,
-    pointer,
-    too_large,
     unavailable,
     validation_errors,
 )
+from confrec.service.jsonstream import MAX_DEPTH, MAX_ITEM_VALUES
 from confrec.service.parts import ServiceParts
 from confrec.tasks.job import RecordStartJob
 from confrec.tasks.principal import Principal
 from confrec.tasks.publishing.producer import Enqueued, EnqueueError
 from confrec.tasks.status import job_status
 
-MAX_BULK_JOBS = 10_000
 #: Room for a job with every field at its longest, every character \u-escaped (~3.5 KiB).
 MAX_JOB_BYTES = 16 * 1024
-#: 10,000 jobs of ~3.3 KiB each: only a bulk of extreme, fully escaped jobs is refused.
-MAX_BULK_BYTES = 32 * 1024 * 1024
+_JSON_RULES = (
+    f"JSON nested at most {MAX_DEPTH} deep, numbers within a 64-bit integer or a double, "
+    "no escaped lone surrogate (400 with a pointer)"
+)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.Errors, "description": text}
@@ -71,7 +70,9 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         summary="Enqueue one record-start job",
         response_model=schemas.Accepted,
         responses=_ERRORS,
-        openapi_extra=schemas.request_body(RecordStartJob),
+        openapi_extra=schemas.request_body(
+            RecordStartJob, f"One job; at most {MAX_JOB_BYTES} bytes (413), {_JSON_RULES}."
+        ),
     )
     async def enqueue(
         request: Request, caller: Annotated[Principal, Depends(authenticated)]
@@ -91,7 +92,14 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         summary="Enqueue up to 10,000 jobs, all or none",
         response_model=schemas.BulkAccepted,
         responses=_ERRORS,
-        openapi_extra=schemas.request_body(list[RecordStartJob]),
+        openapi_extra=schemas.request_body(
+            list[RecordStartJob],
+            f"1 to {MAX_BULK_JOBS} jobs, all valid or none enqueued; at most {MAX_BULK_BYTES} "
+            f"bytes, and the {MAX_BULK_JOBS + 1}st job, refused (413) as they arrive; a job "
+            f"holds at most {MAX_ITEM_VALUES} keys and values (413); {_JSON_RULES}.",
+            minItems=1,
+            maxItems=MAX_BULK_JOBS,
+        ),
     )
     async def enqueue_bulk(
         request: Request,
@@ -108,12 +116,7 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
             ),
         ] = None,
     ) -> JSONResponse:
-        items = parse_json(await read_body(request, MAX_BULK_BYTES))
-        if not isinstance(items, list):
-            raise bad_body("the body must be a JSON array")
-        if len(items) > MAX_BULK_JOBS:
-            raise too_large(f"at most {MAX_BULK_JOBS} jobs per bulk")
-        jobs = _validate_all(items)
+        jobs = await read_bulk(body_chunks(request, MAX_BULK_BYTES))
         batch = str(uuid.uuid4())
         sent = await run_in_threadpool(_enqueue, parts, caller, jobs, batch, batch_key)
         requestlog.note(request, jobs=len(sent))
@@ -136,25 +139,6 @@ def jobs_router(parts: ServiceParts) -> APIRouter:
         return JSONResponse(found)
 
     return router
-
-
-def _validate_all(items: list[Any]) -> list[RecordStartJob]:
-    jobs: list[RecordStartJob] = []
-    problems: list[ErrorDict] = []
-    if not items:
-        problems.append(error("10015", "Bad request", "the array holds no job", ""))
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            where = pointer(index)
-            problems.append(error("10002", "Invalid parameter", f"{where}: not an object", where))
-            continue
-        try:
-            jobs.append(RecordStartJob.model_validate(item))
-        except ValidationError as exc:
-            problems += validation_errors(exc, index)
-    if problems:
-        raise ApiError(422, *problems)
-    return jobs
 
 
 def _enqueue(

@@ -55,11 +55,14 @@ class JobStatus(BaseModel):
     """Recordings on its conference not surely its own; ``match`` says why."""
 
 
-def request_body(model: Any) -> dict[str, Any]:
-    """``openapi_extra`` declaring a JSON request body of this type."""
+def request_body(model: Any, description: str, **rules: Any) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON request body of this type; ``rules`` are JSON
+    Schema keywords the handler enforces beyond the model's (``maxItems``), so that the
+    document states every rule serve checks."""
     schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
     defs = schema.pop("$defs", {})
     if defs:  # a list of jobs: inline the one definition it refers to
         (inner,) = defs.values()
         schema["items"] = inner
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    content = {"application/json": {"schema": schema | rules}}
+    return {"requestBody": {"required": True, "description": description, "content": content}}

@@ -13,7 +13,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 TASK_NAME = "confrec.record_start"
 #: Message headers set by confrec's producer; messages from other services may lack them.
@@ -34,6 +41,14 @@ Status = Literal["succeeded", "failed"]
 Reason = Literal["ok", "rejected", "retries_exhausted", "invalid"]
 #: ``Outcome.detail`` of a job given up, unsent, after more deliveries than the limit.
 DELIVERY_LIMIT = "delivery_limit"
+#: What ``_no_control_characters`` refuses, as a JSON Schema ``pattern`` for the OpenAPI
+#: document: unicodedata's "Cc" (U+0000-U+001F, U+007F-U+009F). Lone surrogates (refused by
+#: pydantic as not valid unicode) are in the description instead: JSON Schema's regexes match
+#: UTF-16 code units, so a surrogate range there would refuse every valid pair (an emoji) too.
+TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"
+_TEXT_RULE = "No control characters (Unicode Cc) and no lone surrogates (U+D800-U+DFFF)."
+#: A string field's rule stated in its schema (``_no_control_characters`` enforces it).
+_TEXT = Field(json_schema_extra={"pattern": TEXT_PATTERN, "description": _TEXT_RULE})
 
 
 class RecordStartJob(BaseModel):
@@ -42,14 +57,18 @@ class RecordStartJob(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     conference_id: Annotated[
-        str, StringConstraints(min_length=1, max_length=MAX_CONFERENCE_ID_LENGTH)
+        str, StringConstraints(min_length=1, max_length=MAX_CONFERENCE_ID_LENGTH), _TEXT
     ]
     format: Format
-    command_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    command_id: Annotated[str, StringConstraints(min_length=1, max_length=256), _TEXT] | None = None
     channels: Channels | None = None
-    play_beep: bool | None = None
+    play_beep: StrictBool | None = None
+    """A JSON boolean: ``0``, ``"yes"`` or ``"true"`` are refused (CSV's ``true``/``false``
+    are converted by the bulk file reader before a row is validated)."""
     trim: Trim | None = None
-    custom_file_name: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    custom_file_name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=40), _TEXT] | None
+    ) = None
     region: Region | None = None
 
     @field_validator("conference_id", "command_id", "custom_file_name")

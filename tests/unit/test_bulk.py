@@ -14,7 +14,13 @@ from rich.console import Console
 
 from confrec.config.settings import Settings
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.batches.bulkfile import MAX_ROW_BYTES, iter_jobs, read_rows, validate_file
+from confrec.worker.batches.bulkfile import (
+    CSV_BOOLEAN_FIELDS,
+    MAX_ROW_BYTES,
+    iter_jobs,
+    read_rows,
+    validate_file,
+)
 from confrec.worker.batches.bulkrun import run_bulk
 from confrec.worker.batches.report import default_wait_timeout
 from confrec.worker.batches.watch import BatchWatch
@@ -80,6 +86,8 @@ def test_jsonl_reports_every_bad_row_with_line_and_field(tmp_path: Path) -> None
         ('["c1", "wav"]', "line 2: row: a row must be a JSON object of job fields"),
         ('"c1"', "line 2: row: a row must be a JSON object of job fields"),
         ('{"conference_id": "c1", "format": ', "line 2: row: not valid JSON"),
+        ("[" * 16_000, "line 2: row: not valid JSON (maximum recursion depth"),
+        ('{"conference_id": 1' + "0" * 5_000 + "}", "line 2: row: not valid JSON (Exceeds"),
     ],
 )
 def test_jsonl_unreadable_row_stops_validation(tmp_path: Path, line: str, message: str) -> None:
@@ -147,21 +155,41 @@ def test_csv_with_header_and_empty_cells(tmp_path: Path) -> None:
 def test_csv_reports_bad_rows_and_too_many_cells(tmp_path: Path) -> None:
     path = write(
         tmp_path / "jobs.csv",
-        "conference_id,format,play_beep\n"
-        "c1,wav,\n"
-        "c2,ogg,\n"
-        ",wav,maybe\n"
-        "c4,wav,true,extra\n"
-        "c5,flac,\n",
+        "conference_id,format,play_beep\nc1,wav,\nc2,ogg,\n,wav,yes\nc4,wav,true,extra\nc5,flac,\n",
     )
     result = validate_file(path)
     assert (result.valid, result.invalid) == (1, 3)
     assert [str(err) for err in result.errors] == [
         "line 3: format: Input should be 'wav' or 'mp3'",
         "line 4: conference_id: Field required",
-        "line 4: play_beep: Input should be a valid boolean, unable to interpret input",
+        "line 4: play_beep: Input should be a valid boolean",
         "line 5: row: more cells than the header has names",
     ]
+
+
+def test_csv_booleans_are_true_or_false_in_any_case_and_jsonl_booleans_are_json(
+    tmp_path: Path,
+) -> None:
+    """CSV cells are text: its documented true/false (Excel writes TRUE) become booleans.
+    JSONL is JSON: "true" or 1 there is a wrong type, as over HTTP."""
+    csv_file = write(
+        tmp_path / "jobs.csv", "conference_id,format,play_beep\nc1,wav,TRUE\nc2,wav,False\n"
+    )
+    assert [job.play_beep for job in iter_jobs(csv_file)] == [True, False]
+    jsonl = write(
+        tmp_path / "jobs.jsonl",
+        '{"conference_id": "c1", "format": "wav", "play_beep": "true"}\n'
+        '{"conference_id": "c2", "format": "wav", "play_beep": 1}\n',
+    )
+    assert error_lines(jsonl) == [
+        "line 1: play_beep: Input should be a valid boolean",
+        "line 2: play_beep: Input should be a valid boolean",
+    ]
+
+
+def test_csv_boolean_fields_are_the_jobs_boolean_fields() -> None:
+    booleans = {n for n, f in RecordStartJob.model_fields.items() if "bool" in str(f.annotation)}
+    assert set(CSV_BOOLEAN_FIELDS) == booleans
 
 
 def test_csv_exported_with_utf8_bom_is_read(tmp_path: Path) -> None:
@@ -224,6 +252,16 @@ def test_broker_down_advice_names_batch_key_only_when_one_was_given(
     assert "0 of 2 jobs were enqueued" in message
     assert ".." not in message
     assert ("--batch-key" in message) == (batch_key is not None), message
+
+
+@pytest.mark.parametrize("line", ["[" * 16_000, '{"format": 1' + "0" * 5_000 + "}"])
+def test_a_hostile_jsonl_line_is_exit_2_with_its_line_number(tmp_path: Path, line: str) -> None:
+    """Before: a RecursionError or ValueError escaped, a traceback and exit 1."""
+    path = write(tmp_path / "jobs.jsonl", f'{{"conference_id": "c1", "format": "wav"}}\n{line}\n')
+    err = _console()
+    result = run_bulk(path, _nothing_listens(), out=_console(), err=err)
+    assert result.code == ExitCode.INVALID and int(result.code) == 2
+    assert "jobs.jsonl: line 2: row: not valid JSON" in _text(err), _text(err)
 
 
 def test_waiting_prints_whole_seconds(tmp_path: Path) -> None:

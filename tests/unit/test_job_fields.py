@@ -4,15 +4,18 @@ wire, and Outcome: test_job_wire.py."""
 
 from __future__ import annotations
 
+import re
+import sys
 import types
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import StringConstraints, ValidationError
 
-from confrec.tasks.job import RecordStartJob
+from confrec.tasks.job import TEXT_PATTERN, RecordStartJob
 from tests.support.job import FULL, job
 
 SPEC_PATH = Path(__file__).parents[2] / "tasks" / "record_start.openapi.yaml"
@@ -105,9 +108,33 @@ def test_allowed_values_accepted(field: str, values: list[Any]) -> None:
         assert getattr(job(**{field: value}), field) == value
 
 
-@pytest.mark.parametrize(("raw", "parsed"), [("true", True), ("false", False)])
-def test_play_beep_parses_text_booleans(raw: str, parsed: bool) -> None:
-    assert job(play_beep=raw).play_beep is parsed
+@pytest.mark.parametrize("raw", ["true", "false", "yes", 0, 1, "0", 1.0])
+def test_play_beep_is_a_boolean_never_text_or_a_number(raw: object) -> None:
+    """Strict: the OpenAPI document says boolean; CSV's text is converted before this."""
+    with pytest.raises(ValidationError) as info:
+        job(play_beep=raw)
+    assert error_fields(info.value) == {"play_beep"}
+
+
+def test_the_schema_pattern_refuses_exactly_what_the_validator_refuses() -> None:
+    """TEXT_PATTERN (the OpenAPI document's) against unicodedata's "Cc", for every code
+    point but the surrogates (pydantic's own refusal, stated in the description); and each
+    string field's schema carries it."""
+    pattern = re.compile(TEXT_PATTERN)
+    points = [chr(n) for n in range(sys.maxunicode + 1) if not 0xD800 <= n <= 0xDFFF]
+    refused = {ch for ch in points if unicodedata.category(ch) == "Cc"}
+    assert {ch for ch in points if not pattern.fullmatch(ch)} == refused
+    for ch in sorted(refused):
+        with pytest.raises(ValidationError):
+            job(conference_id=f"a{ch}")
+    props = RecordStartJob.model_json_schema()["properties"]
+    patterned = {
+        name
+        for name, prop in props.items()
+        for one in [prop, *prop.get("anyOf", [])]
+        if one.get("pattern") == TEXT_PATTERN
+    }
+    assert patterned == {"conference_id", "command_id", "custom_file_name"}
 
 
 # --- spec drift -------------------------------------------------------------------------
@@ -168,7 +195,8 @@ def test_spec_enum_and_type_match_model(name: str) -> None:
 def test_spec_custom_file_name_lengths_match_model() -> None:
     prop = SPEC_PROPS["custom_file_name"]
     lo, hi = prop["minLength"], prop["maxLength"]
-    constraints = get_args(_base_annotated(_annotation("custom_file_name")))[1:]
+    metadata = get_args(_base_annotated(_annotation("custom_file_name")))[1:]
+    constraints = [c for c in metadata if isinstance(c, StringConstraints)]
     assert [(c.min_length, c.max_length) for c in constraints] == [(lo, hi)]
     for length, ok in [(lo - 1, False), (lo, True), (hi, True), (hi + 1, False)]:
         try:

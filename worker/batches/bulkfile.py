@@ -1,7 +1,9 @@
 """Reading bulk files (JSONL or CSV) row by row, and validating them before anything is sent.
 
 Files are streamed twice — once to validate every row, once to enqueue — so a 100,000-row
-file never sits in memory and a bad row anywhere means nothing is enqueued.
+file never sits in memory and a bad row anywhere means nothing is enqueued. A JSONL row is
+JSON with JSON's types (``"play_beep": true``); a CSV cell is text, so CSV's documented
+``true``/``false`` become booleans here, before the row is validated.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from confrec.tasks.job import RecordStartJob
 
 MAX_ROW_BYTES = 16 * 1024
 MAX_REPORTED_ERRORS = 50
+#: The job's boolean fields, and the CSV cells that are booleans (any case: Excel's TRUE).
+CSV_BOOLEAN_FIELDS = ("play_beep",)
+_CSV_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 continue
             try:
                 row = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            except (ValueError, RecursionError) as exc:  # decoding, digits, depth
                 raise BadRow(line_no, f"not valid JSON ({exc})") from None
             if not isinstance(row, dict):
                 raise BadRow(line_no, "a row must be a JSON object of job fields")
@@ -86,9 +91,17 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise BadRow(reader.line_num, "more cells than the header has names")
                 if sum(len(v) for v in row.values()) > MAX_ROW_BYTES:
                     raise BadRow(reader.line_num, f"row is longer than {MAX_ROW_BYTES} bytes")
-                yield reader.line_num, {k: v for k, v in row.items() if v not in ("", None)}
+                yield reader.line_num, _typed({k: v for k, v in row.items() if v not in ("", None)})
         except (csv.Error, UnicodeDecodeError) as exc:
             raise BadRow(reader.line_num, f"unreadable CSV ({exc})") from None
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """CSV's ``true``/``false`` as booleans; any other text is left for validation to name."""
+    for name in CSV_BOOLEAN_FIELDS:
+        if name in row:
+            row[name] = _CSV_BOOLEANS.get(row[name].lower(), row[name])
+    return row
 
 
 def _row_errors(line_no: int, exc: ValidationError) -> list[RowError]:
