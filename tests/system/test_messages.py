@@ -141,6 +141,7 @@ def test_a_lone_surrogate_ends_as_exactly_one_invalid_outcome(fleet: Fleet) -> N
     ["victimjob attacker", "forged\n[2026-12-07 00:00:00,000: INFO] job x succeeded", "é" * 3],
 )
 def test_a_hostile_task_id_runs_under_an_id_derived_from_it(fleet: Fleet, raw_id: str) -> None:
+    raw_id += f" {uuid.uuid4()}"  # a fresh job: its derived id is the same on every run
     derived, escaped = job_id_for(raw_id)
     assert derived is not None and derived.startswith("hashed:")
     fleet.publish(
