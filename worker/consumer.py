@@ -93,7 +93,7 @@ class GatedConsumer(Consumer):
         self._celery_handler(message)
 
     def _set_aside(self, message: Any, reason: str) -> None:
-        queue = str((message.delivery_info or {}).get("routing_key", ""))
+        queue = inbound.escaped(str((message.delivery_info or {}).get("routing_key", "")))
         item = undeliverable.entry(reason, queue, message.headers, message.body)
         try:
             undeliverable.keep(self._state_client(), item, reason)

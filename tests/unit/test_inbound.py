@@ -99,10 +99,11 @@ def test_a_body_the_transport_could_not_decode_is_a_problem() -> None:
     assert judge(found).problem == envelope.UnreadableBody.unreadable
 
 
-def test_an_envelope_is_completed_with_a_tag_of_our_own() -> None:
-    raw = {"headers": {"id": "x"}, "properties": {"delivery_tag": "someone-elses"}}
+def test_an_envelope_gets_our_own_tag_and_the_queue_it_came_from() -> None:
+    info = {"exchange": "elsewhere", "routing_key": "other\nqueue"}
+    raw = {"headers": {"id": "x"}, "properties": {"delivery_tag": "forged", "delivery_info": info}}
     found = envelope.normalized(raw, "q")
-    assert found["properties"]["delivery_tag"] != "someone-elses"
+    assert found["properties"]["delivery_tag"] != "forged"
     assert found["properties"]["delivery_info"] == {"exchange": "", "routing_key": "q"}
 
 

@@ -22,9 +22,10 @@ class UnreadableBody(bytes):
 
 
 def normalized(payload: Any, queue: str) -> dict[str, Any]:
-    """kombu's message envelope, with what a raw producer may leave out filled in and a
+    """kombu's message envelope, with what a raw producer may leave out filled in, a
     delivery tag of our own (a forged one could overwrite another message's record in
-    ``unacked``); ValueError when it is no envelope at all."""
+    ``unacked``) and the queue it was fetched from as the one it goes back to if its
+    worker dies; ValueError when it is no envelope at all."""
     if not isinstance(payload, dict) or not isinstance(payload.get("headers") or {}, dict):
         raise ValueError("not a message envelope")
     properties = payload.get("properties")
@@ -33,7 +34,6 @@ def normalized(payload: Any, queue: str) -> dict[str, Any]:
     info = properties.get("delivery_info")
     if not isinstance(info, dict):
         info = properties["delivery_info"] = {}
-    info.setdefault("exchange", "")
-    info.setdefault("routing_key", queue)
+    info.update(exchange="", routing_key=queue)  # where it came from, whatever it says
     properties["delivery_tag"] = str(uuid.uuid4())
     return payload
