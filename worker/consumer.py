@@ -64,7 +64,7 @@ class GatedConsumer(Consumer):
         if verdict.job_id is None:
             self._set_aside(message, verdict.problem or "no_id")
             return
-        _rewrite(message, verdict)
+        rewrite(message, verdict)
         try:
             celery_handler(message)
         except self.connection_errors:
@@ -89,7 +89,7 @@ class GatedConsumer(Consumer):
             return
         log.warning("job %s: the message cannot run: %s", headers["id"], problem)
         raw = headers.get(HEADER_RAW_JOB_ID)
-        _rewrite(message, inbound.Inbound(headers["id"], raw, problem))
+        rewrite(message, inbound.Inbound(headers["id"], raw, problem))
         self._celery_handler(message)
 
     def _set_aside(self, message: Any, reason: str) -> None:
@@ -112,7 +112,7 @@ class GatedConsumer(Consumer):
         return self._state
 
 
-def _rewrite(message: Any, verdict: inbound.Inbound) -> None:
+def rewrite(message: Any, verdict: inbound.Inbound) -> None:
     """The message as the task may see it: reserved headers dropped, the safe id, and
     for a message that cannot run, an empty job with the reason in ``confrec_refused``."""
     assert verdict.job_id is not None

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from kombu import Message
 
-from confrec.tasks.job import TASK_NAME, Outcome
+from confrec.tasks.job import HEADER_RAW_JOB_ID, HEADER_REFUSED, TASK_NAME, Outcome
 from confrec.worker.broker import envelope
+from confrec.worker.consumer import rewrite
 from confrec.worker.inbound import TASK_ID, escaped, job_id_for, judge
 
 JOB = [[], {"conference_id": "c", "format": "wav"}, {}]
@@ -122,3 +123,25 @@ def test_an_outcome_with_a_lone_surrogate_still_encodes() -> None:
     assert json.loads(text)["conference_id"] == "\\ud800"
     extra = outcome.model_copy(update={"batch": "b\udfff"}).to_json()
     assert json.loads(extra)["batch"] == "b\\udfff"
+
+
+def test_the_consumers_own_headers_cannot_be_forged() -> None:
+    forged = message(confrec_refused="forged", confrec_raw_job_id="forged", batch_of="x")
+    rewrite(forged, judge(forged))
+    assert HEADER_REFUSED not in forged.headers and HEADER_RAW_JOB_ID not in forged.headers
+    assert forged.headers["batch_of"] == "x"  # everything else as it came
+
+
+def test_a_message_that_cannot_run_becomes_an_empty_job_saying_why() -> None:
+    bad = message("text", id="a b", confrec_enqueued_at="t", eta="not a date")
+    rewrite(bad, judge(bad))
+    derived, raw = job_id_for("a b")
+    assert bad.headers == {
+        "task": TASK_NAME,
+        "id": derived,
+        "root_id": derived,
+        HEADER_REFUSED: "body is not [args, kwargs, embed]",
+        HEADER_RAW_JOB_ID: raw,
+        "confrec_enqueued_at": "t",
+    }
+    assert bad.decode() == [[], {}, {}]
