@@ -21,11 +21,16 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic_core import PydanticSerializationError
 
 TASK_NAME = "confrec.record_start"
 #: Message headers set by confrec's producer; messages from other services may lack them.
 HEADER_ENQUEUED_AT = "confrec_enqueued_at"
 HEADER_BATCH = "confrec_batch"
+#: Set only by the worker's consumer (removed from what arrives): why a message cannot run
+#: (its outcome is ``invalid``), and the message's own id when the job id was derived.
+HEADER_REFUSED = "confrec_refused"
+HEADER_RAW_JOB_ID = "confrec_raw_job_id"
 MAX_CONFERENCE_ID_LENGTH = 256
 #: Namespace of derived command_ids, so they never collide with other uuid5 users.
 COMMAND_ID_NAMESPACE = uuid.UUID("6f1d3a52-6c1e-4f0e-9a55-3b7a0c1f2e94")
@@ -168,11 +173,26 @@ class Outcome(BaseModel):
     faulty_deliveries: int | None = None
     """Deliveries that raised before this outcome was published (``detail`` names the
     exception type)."""
+    raw_job_id: str | None = None
+    """The message's own task id, JSON-escaped and ASCII only, when it was not a valid job
+    id and the outcome is published under one derived from it (``worker/inbound.py``)."""
+
+    @field_validator("job_id", "conference_id", "command_id")
+    @classmethod
+    def _encodable(cls, value: str | None) -> str | None:
+        """These also go into Redis keys and stream fields, so they must encode."""
+        return None if value is None else escape_surrogates(value)
 
     def to_json(self) -> str:
-        """The stream's ``outcome`` field: the contract's keys always, extras when set."""
+        """The stream's ``outcome`` field: the contract's keys always, extras when set.
+        Never raises on encoding: a lone surrogate (a raw producer's ``"\\ud800"``, which
+        UTF-8 cannot carry) is written as the six characters of its escape."""
         unset = {name for name in _OPTIONAL_EXTRAS if getattr(self, name) is None}
-        return self.model_dump_json(exclude=unset)
+        try:
+            return self.model_dump_json(exclude=unset)
+        except PydanticSerializationError:
+            fields = _without_surrogates(self.model_dump(exclude=unset))
+            return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
 class JobFailed(Exception):
@@ -198,7 +218,26 @@ _OPTIONAL_EXTRAS = (
     "redelivered",
     "redelivered_after_dedupe_window",
     "faulty_deliveries",
+    "raw_job_id",
 )
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\ud800``): a Python
+    string decoded from JSON may hold one, and no UTF-8 encoder takes it."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, dict):
+        return {escape_surrogates(str(k)): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_surrogates(v) for v in value]
+    return value
 
 
 def utc_now() -> str:

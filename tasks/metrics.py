@@ -50,6 +50,12 @@ RECOVERED_JOBS = Counter(
     "confrec_recovered_jobs",
     "Messages a sweep moved from a dead consumer's in-flight list back to the queue.",
 )
+MESSAGES_SET_ASIDE = Counter(
+    "confrec_messages_set_aside",
+    "Messages on the job queue that are not a job (no usable id, another task, an envelope "
+    "kombu cannot parse), kept in confrec:undeliverable; by reason.",
+    ["reason"],
+)
 
 
 def outcome_published(outcome: Outcome) -> None:

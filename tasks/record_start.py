@@ -77,9 +77,10 @@ class RecordStartHandler:
         *,
         enqueued_at: str | None = None,
         batch: str | None = None,
+        raw_job_id: str | None = None,
     ) -> Outcome | None:
         """Process one delivery; returns the outcome published, or None if already done."""
-        extra: dict[str, Any] = {"batch": batch} if batch else {}
+        extra = _extras(batch, raw_job_id)
         try:
             job = RecordStartJob.model_validate(kwargs)
         except ValidationError as exc:
@@ -123,6 +124,30 @@ class RecordStartHandler:
         result, sent = self._send_with_retries(job_id, job, command_id, deadline, delivery.taken)
         outcome = _final_outcome(result, delivery.attempts_before + sent, base)
         return self._publish(outcome, self._started(job, result))
+
+    def refuse(
+        self,
+        job_id: str,
+        problem: str,
+        *,
+        enqueued_at: str | None = None,
+        batch: str | None = None,
+        raw_job_id: str | None = None,
+    ) -> Outcome | None:
+        """The ``invalid`` outcome of a message that cannot run at all (its body is not
+        JSON, wrong shapes, …: ``confrec.worker.inbound``); no HTTP call."""
+        error = TelnyxError(code="invalid", title="message", detail=problem)
+        outcome = Outcome(
+            job_id=job_id,
+            conference_id="",
+            command_id=None,
+            status="failed",
+            reason="invalid",
+            errors=[error],
+            enqueued_at=enqueued_at,
+            **_extras(batch, raw_job_id),
+        )
+        return self._publish(outcome)
 
     def _started(self, job: RecordStartJob, result: AttemptResult) -> Started | None:
         """What the 2xx tells matching and reconciliation; None when nothing started."""
@@ -183,6 +208,12 @@ class RecordStartHandler:
             outcome.attempts,
         )
         return outcome
+
+
+def _extras(batch: str | None, raw_job_id: str | None) -> dict[str, Any]:
+    """The outcome fields of where the message came from, those that apply."""
+    found = {"batch": batch, "raw_job_id": raw_job_id}
+    return {name: value for name, value in found.items() if value}
 
 
 def _redelivery_marks(job_id: str, delivery: Delivery) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class FaultHandler:
         *,
         enqueued_at: str | None,
         batch: str | None,
+        raw_job_id: str | None = None,
     ) -> Outcome | None:
         """The failed outcome once the bound is reached (None if the job already had one);
         before that, back off and raise ``Reject(requeue=True)``."""
@@ -80,7 +81,8 @@ class FaultHandler:
             if fault.number < self.policy.max_faulty_deliveries:
                 requeue_after(self.policy.backoff(fault.number), f"raised {kind}", self._sleep)
             outcome = _fault_outcome(job_id, kwargs, kind, fault.attempts, fault.number)
-            outcome = outcome.model_copy(update={"enqueued_at": enqueued_at, "batch": batch})
+            update = {"enqueued_at": enqueued_at, "batch": batch, "raw_job_id": raw_job_id}
+            outcome = outcome.model_copy(update=update)
             published = self.ledger.publish(outcome)
         except redis.RedisError as redis_exc:
             self._redis_failed(job_id, type(redis_exc).__name__)
@@ -96,6 +98,7 @@ class FaultHandler:
         *,
         enqueued_at: str | None,
         batch: str | None,
+        raw_job_id: str | None = None,
     ) -> Outcome | None:
         """The broker gave up on this message (RabbitMQ's delivery limit): publish it
         ``failed`` without another attempt, so a message that kills its workers still
@@ -104,7 +107,12 @@ class FaultHandler:
             record = self.ledger.record(job_id)
             attempts, deliveries = (record.attempts, record.deliveries) if record else (0, 0)
             outcome = _fault_outcome(job_id, kwargs, DELIVERY_LIMIT, attempts, None)
-            update = {"enqueued_at": enqueued_at, "batch": batch, "redelivered": deliveries or None}
+            update = {
+                "enqueued_at": enqueued_at,
+                "batch": batch,
+                "raw_job_id": raw_job_id,
+                "redelivered": deliveries or None,
+            }
             outcome = outcome.model_copy(update=update)
             published = self.ledger.publish(outcome)
         except redis.RedisError as redis_exc:

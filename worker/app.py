@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Celery:
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_pool_limit=max(10, s.concurrency),
+        # Each message judged before Celery's handler: no message stops a worker.
+        worker_consumer="confrec.worker.consumer:GatedConsumer",
     )
     if s.broker_is_amqp:
         app.conf.update(_rabbitmq_conf(s))

@@ -15,7 +15,15 @@ from typing import Any
 from celery import Task, shared_task
 
 from confrec.config.settings import MISSING_API_KEY, Settings, get_settings
-from confrec.tasks.job import HEADER_BATCH, HEADER_ENQUEUED_AT, TASK_NAME, JobFailed, Outcome
+from confrec.tasks.job import (
+    HEADER_BATCH,
+    HEADER_ENQUEUED_AT,
+    HEADER_RAW_JOB_ID,
+    HEADER_REFUSED,
+    TASK_NAME,
+    JobFailed,
+    Outcome,
+)
 from confrec.tasks.policy import FaultPolicy, RetryPolicy
 from confrec.tasks.record_start import RecordStartHandler
 from confrec.tasks.redelivery import FaultHandler, requeue_after
@@ -113,18 +121,24 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
     """
     if args:
         kwargs = {**kwargs, "args": list(args)}  # refused by validation: kwargs only
-    job_id = str(self.request.id)
-    enqueued_at = _header(self.request, HEADER_ENQUEUED_AT)
-    batch = _header(self.request, HEADER_BATCH)
+    job_id = str(self.request.id)  # a safe id: confrec.worker.consumer saw to it
+    came = {
+        "enqueued_at": _header(self.request, HEADER_ENQUEUED_AT),
+        "batch": _header(self.request, HEADER_BATCH),
+        "raw_job_id": _header(self.request, HEADER_RAW_JOB_ID),
+    }
     try:
         parts = process_parts()
     except Exception as exc:  # this process cannot work: give the job to another
         requeue_after(FaultPolicy().backoff_max_s, f"worker not ready ({type(exc).__name__})")
-    if _dead_lettered(self.request, parts.dead_letter_queue):
-        outcome = parts.faults.dead_lettered(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
-        return _finished(outcome)
+    refused = _header(self.request, HEADER_REFUSED)
     try:
-        outcome = parts.handler.handle(job_id, kwargs, enqueued_at=enqueued_at, batch=batch)
+        if refused is not None:  # the consumer found that it cannot run
+            outcome = parts.handler.refuse(job_id, refused, **came)
+        elif _dead_lettered(self.request, parts.dead_letter_queue):
+            outcome = parts.faults.dead_lettered(job_id, kwargs, **came)
+        else:
+            outcome = parts.handler.handle(job_id, kwargs, **came)
     except Exception as exc:
-        outcome = parts.faults.settle(job_id, kwargs, exc, enqueued_at=enqueued_at, batch=batch)
+        outcome = parts.faults.settle(job_id, kwargs, exc, **came)
     return _finished(outcome)

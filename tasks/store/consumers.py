@@ -14,7 +14,7 @@ import logging
 import redis
 
 from confrec.tasks import metrics
-from confrec.tasks.store import keys
+from confrec.tasks.store import keys, undeliverable
 from confrec.tasks.store.scripts import register
 
 log = logging.getLogger(__name__)
@@ -54,18 +54,16 @@ def retire(client: redis.Redis, consumer: str) -> None:
     sweep(client)
 
 
-def set_aside(client: redis.Redis, inflight: str, item: bytes, keep_in: str | None) -> None:
-    """Take ``item`` out of the in-flight list, into ``keep_in`` when given (a message
-    kombu could not take is kept for an operator: ``keys.UNDELIVERABLE``), which keeps
-    its newest ``keys.UNDELIVERABLE_CAP`` and expires ``keys.UNDELIVERABLE_TTL_S`` after
-    the last one: nothing a producer sends can grow it without bound."""
+def set_aside(client: redis.Redis, inflight: str, item: bytes, reason: str | None) -> None:
+    """Take ``item`` out of the in-flight list; with a ``reason``, keep it for an operator
+    in the same transaction (a message kombu could not take: ``undeliverable``)."""
     with client.pipeline() as pipe:
         pipe.lrem(inflight, 1, item)  # type: ignore[arg-type]  # bytes go as they are
-        if keep_in:
-            pipe.lpush(keep_in, item)
-            pipe.ltrim(keep_in, 0, keys.UNDELIVERABLE_CAP - 1)
-            pipe.expire(keep_in, keys.UNDELIVERABLE_TTL_S)
+        if reason:
+            undeliverable.add(pipe, item)
         pipe.execute()
+    if reason:
+        undeliverable.counted(reason)
 
 
 def in_flight_lists(client: redis.Redis) -> list[str]:

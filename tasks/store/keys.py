@@ -90,7 +90,8 @@ def api_rate_bucket(principal: str) -> str:
 
 
 UNDELIVERABLE = f"{PREFIX}:undeliverable"
-"""List of raw messages kombu could not even decode, kept for an operator to inspect:
+"""List of messages that are not a job (undecodable, no usable id, another task), kept for an
+operator to inspect (tasks/store/undeliverable.py writes it):
 the newest ``UNDELIVERABLE_CAP``, for ``UNDELIVERABLE_TTL_S`` after the last one."""
 
 UNDELIVERABLE_CAP = 1000

@@ -43,7 +43,7 @@ def test_every_key_has_a_ttl_or_a_documented_cap(fleet: System) -> None:
     jobs = fleet.enqueue([unique(), unique("missing-"), unique("flaky-1-")])
     jobs.append(fleet.app.send_task("confrec.record_start", kwargs={"conference_id": "x"}).id)
     assert len(fleet.outcomes(jobs)) == 4
-    set_aside(fleet.client, keys.inflight("nobody"), b"not json", keys.UNDELIVERABLE)
+    set_aside(fleet.client, keys.inflight("nobody"), b"not json", "envelope")
 
     unbounded = []
     for key in fleet.client.scan_iter(count=1000):
@@ -58,7 +58,7 @@ def test_every_key_has_a_ttl_or_a_documented_cap(fleet: System) -> None:
 
 def test_the_undeliverable_list_keeps_its_newest_and_expires(client: redis.Redis) -> None:
     for n in range(keys.UNDELIVERABLE_CAP + 5):
-        set_aside(client, keys.inflight("c"), f"garbage {n}".encode(), keys.UNDELIVERABLE)
+        set_aside(client, keys.inflight("c"), f"garbage {n}".encode(), "envelope")
     assert client.llen(keys.UNDELIVERABLE) == keys.UNDELIVERABLE_CAP
     assert client.lindex(keys.UNDELIVERABLE, 0) == f"garbage {keys.UNDELIVERABLE_CAP + 4}"
     assert 0 < int(client.ttl(keys.UNDELIVERABLE)) <= keys.UNDELIVERABLE_TTL_S

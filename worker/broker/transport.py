@@ -34,7 +34,7 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 
 from confrec.tasks.store import consumers, keys
-from confrec.worker.broker import heartbeat
+from confrec.worker.broker import envelope, heartbeat
 from confrec.worker.broker.clients import SentinelURL
 
 log = logging.getLogger(__name__)
@@ -155,35 +155,40 @@ class ReliableChannel(_RedisChannel):  # type: ignore[misc]
 
     def _deliver_fetched(self, queue: str, item: bytes) -> bool:
         inflight = self.inflight_key()
-        try:
-            payload = loads(item.decode())
-        except ValueError:
-            log.error("a message from queue %s is not JSON: kept in %s", queue, keys.UNDELIVERABLE)
-            self._set_aside(inflight, item, keys.UNDELIVERABLE)
-            raise virtual.Empty() from None
         self._fetched = (inflight, item)
-        self._queue_cycle.rotate(queue)
         try:
+            payload = envelope.normalized(loads(item.decode()), queue)
+            self._queue_cycle.rotate(queue)
             self.connection._deliver(payload, queue)
-        except Exception:
-            if self.take_fetched() is not None:  # failed before kombu recorded it
-                log.exception("kombu could not take a message: kept in %s", keys.UNDELIVERABLE)
-                self._set_aside(inflight, item, keys.UNDELIVERABLE)
-            else:  # recording it may have failed: retire the id, the sweeper decides
-                self.consumer_id = new_consumer_id()
-            raise
+        except Exception as exc:
+            if self.take_fetched() is None:  # recording it may have failed: retire the
+                self.consumer_id = new_consumer_id()  # id, the sweeper decides
+                raise
+            # kombu could not take it: kept, and this worker goes on to the next one
+            kind, kept = type(exc).__name__, keys.UNDELIVERABLE
+            log.error("a message from queue %s is unusable (%s): kept in %s", queue, kind, kept)
+            self._set_aside(inflight, item, envelope.SET_ASIDE)
+            raise virtual.Empty() from None
         if self.take_fetched() is not None:  # consumed without ack emulation
             self._set_aside(inflight, item, None)
         return True
+
+    def decode_body(self, body: Any, encoding: str | None = None) -> Any:
+        """A body kombu cannot decode (not base64, …) stops no worker: its job ends
+        ``invalid`` (``confrec.worker.consumer``)."""
+        try:
+            return super().decode_body(body, encoding)
+        except Exception:
+            return envelope.UnreadableBody()
 
     def take_fetched(self) -> tuple[str, bytes] | None:
         """The (in-flight key, raw message) being delivered now, once."""
         fetched, self._fetched = self._fetched, None
         return fetched
 
-    def _set_aside(self, inflight: str, item: bytes, keep_in: str | None) -> None:
+    def _set_aside(self, inflight: str, item: bytes, reason: str | None) -> None:
         with self.conn_or_acquire() as client:
-            consumers.set_aside(client, inflight, item, keep_in)
+            consumers.set_aside(client, inflight, item, reason)
 
     # -- ownership --------------------------------------------------------------------
 
