@@ -113,9 +113,8 @@ def signing_simulator(
         workdir,
         api_key=API_KEY,
         latency_ms=5,
+        env={"CONFREC_SIM_SIGNING_KEY": base64.b64encode(seed).decode()},
         extra_args=[
-            "--signing-key",
-            base64.b64encode(seed).decode(),
             "--recording-seconds",
             "0.2",
             "--webhook-url",
