@@ -36,6 +36,7 @@ GROUPS = ("g1", "g2")
 PROCESSES, THREADS = 2, 4
 RATE, BURST = 10, 3
 PUBLISHED = re.compile(r"job ([0-9a-f-]+) conference .*: (?:succeeded|failed) \(")
+SKIPPED = re.compile(r"job ([0-9a-f-]+) already has its outcome; redelivery skipped")
 
 
 @dataclass
@@ -236,7 +237,10 @@ def test_a_host_cut_off_mid_batch_leaves_its_jobs_to_the_other_host(
     exactly_one_each(outcomes, job_ids)
     by_g1 = fleet.logged("g1", PUBLISHED) & wanted
     by_g2 = fleet.logged("g2", PUBLISHED) & wanted
-    assert by_g1.isdisjoint(by_g2) and by_g1 | by_g2 == wanted
+    assert by_g1.isdisjoint(by_g2)
+    # g1's publish may have run in Redis with its reply lost to the cut: g1 could not log
+    # it, and g2's redelivery found the outcome there and sent nothing.
+    assert wanted - by_g1 - by_g2 <= fleet.logged("g2", SKIPPED)
     # A job whose earlier delivery had sent its request was cut short on g1 (g2 is never
     # cut): g2 finished it, with the same command_id, redelivered after the timeout.
     cut_short = {job for job, found in outcomes.items() if found[0].redelivered}
