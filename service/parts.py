@@ -10,6 +10,7 @@ from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
 from confrec.tasks.publishing.producer import Producer
 from confrec.tasks.store.api_rate import ApiRateLimit
+from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
 
@@ -19,6 +20,7 @@ class ServiceParts:
     producer: Producer
     ledger: JobLedger
     conferences: ConferenceStore
+    batches: BatchStore
     tokens: BearerTokens
     verifier: WebhookVerifier | None
     """None without TELNYX_PUBLIC_KEY: the webhook endpoint then answers 503."""

@@ -54,6 +54,23 @@ TEXT_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"
 _TEXT_RULE = "No control characters (Unicode Cc) and no lone surrogates (U+D800-U+DFFF)."
 #: A string field's rule stated in its schema (``_no_control_characters`` enforces it).
 _TEXT = Field(json_schema_extra={"pattern": TEXT_PATTERN, "description": _TEXT_RULE})
+#: Labels: the producer's own keys and values, bounded so a job stays a small message.
+MAX_LABELS = 16
+MAX_LABEL_VALUE = 256
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)]
+LabelValue = Annotated[str, StringConstraints(max_length=MAX_LABEL_VALUE), _TEXT]
+Labels = Annotated[
+    dict[LabelKey, LabelValue],
+    Field(
+        max_length=MAX_LABELS,
+        description=(
+            f"The producer's own keys and values (at most {MAX_LABELS}; keys match "
+            f"{LABEL_KEY_PATTERN}, values are at most {MAX_LABEL_VALUE} characters): stored "
+            "with the job and shown wherever it is, never sent to Telnyx."
+        ),
+    ),
+]
 
 
 class RecordStartJob(BaseModel):
@@ -75,17 +92,30 @@ class RecordStartJob(BaseModel):
         Annotated[str, StringConstraints(min_length=1, max_length=40), _TEXT] | None
     ) = None
     region: Region | None = None
+    labels: Labels | None = None
+    """Not Telnyx's: the producer's own, so it can find its job again (e.g. a meeting id)."""
 
     @field_validator("conference_id", "command_id", "custom_file_name")
     @classmethod
     def _no_control_characters(cls, value: str | None) -> str | None:
-        if value is not None and any(unicodedata.category(ch) == "Cc" for ch in value):
+        if value is not None and _has_control(value):
             raise ValueError("must not contain control characters")
         return value
 
+    @field_validator("labels")
+    @classmethod
+    def _labels_without_control_characters(
+        cls, value: dict[str, str] | None
+    ) -> dict[str, str] | None:
+        for key, text in (value or {}).items():
+            if _has_control(text):
+                raise ValueError(f"label {key!r} must not contain control characters")
+        return value
+
     def request_body(self) -> dict[str, Any]:
-        """The record_start body: only the fields that were set, never the conference."""
-        return self.model_dump(exclude_none=True, exclude={"conference_id"})
+        """The record_start body: only the fields that were set, never the conference
+        and never the labels (they are the producer's, not Telnyx's)."""
+        return self.model_dump(exclude_none=True, exclude={"conference_id", "labels"})
 
     def task_kwargs(self) -> dict[str, Any]:
         """The Celery kwargs of this job: its fields, unset ones left out."""
@@ -128,7 +158,10 @@ def derived_command_id(seed: str, job: RecordStartJob, scope: str | None = None)
     every redelivery sends the same id). ``scope``: a named principal's name (no newline
     in it), whose keys are then its own; without one, the derivation is unchanged.
     """
-    canonical = json.dumps(job.task_kwargs(), sort_keys=True, separators=(",", ":"))
+    fields = job.model_dump(
+        exclude_none=True, exclude={"labels"}
+    )  # a relabelled row is the same job
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     if scope is not None:
         return str(uuid.uuid5(PRINCIPAL_COMMAND_ID_NAMESPACE, f"{scope}\n{seed}\n{canonical}"))
     return str(uuid.uuid5(COMMAND_ID_NAMESPACE, f"{seed}\n{canonical}"))
@@ -173,6 +206,8 @@ class Outcome(BaseModel):
     faulty_deliveries: int | None = None
     """Deliveries that raised before this outcome was published (``detail`` names the
     exception type)."""
+    labels: dict[str, str] | None = None
+    """The job's labels, as its producer gave them."""
     raw_job_id: str | None = None
     """The message's own task id, JSON-escaped and ASCII only, when it was not a valid job
     id and the outcome is published under one derived from it (``worker/inbound.py``)."""
@@ -213,6 +248,7 @@ class JobFailed(Exception):
 
 _OPTIONAL_EXTRAS = (
     "batch",
+    "labels",
     "detail",
     "duplicate_of",
     "redelivered",
@@ -222,6 +258,10 @@ _OPTIONAL_EXTRAS = (
 )
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def escape_surrogates(text: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 from confrec.tasks import reconcile_rules as rules
 from confrec.tasks.job import conference_is_name
 from confrec.tasks.store.conferences import ConferenceStore
-from confrec.tasks.store.ledger import JobLedger, NameState
+from confrec.tasks.store.job_record import NameState
+from confrec.tasks.store.ledger import JobLedger
 from confrec.tasks.store.schedule import ReconcileSchedule, conference_member
 from confrec.tasks.telnyx_api import TelnyxApi
 

@@ -104,6 +104,8 @@ class RecordStartHandler:
             "enqueued_at": enqueued_at or _iso(delivery.first_seen_at),
             **extra,
         }
+        if job.labels:
+            base["labels"] = job.labels
         if delivery.succeeded_as:
             return self._publish(
                 Outcome(status="succeeded", reason="ok", duplicate_of=delivery.succeeded_as, **base)

@@ -28,7 +28,8 @@ from confrec.tasks.job import Outcome, conference_is_name
 from confrec.tasks.matching import JobMatch, assign
 from confrec.tasks.principal import Principal
 from confrec.tasks.store.conferences import ConferenceStore
-from confrec.tasks.store.ledger import JobLedger, JobRecord, JobState
+from confrec.tasks.store.job_record import JobRecord, JobState
+from confrec.tasks.store.ledger import JobLedger
 
 RecordingState = Literal["pending", "saved", "not_saved", "unknown", "ambiguous"]
 #: How far a status follows a duplicate's duplicates to the job that started a recording.

@@ -32,6 +32,7 @@ from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
 from confrec.service.tokens import TokenError
 from confrec.tasks.store.api_rate import ApiRateLimit
+from confrec.tasks.store.batches import BatchStore
 from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
@@ -79,6 +80,7 @@ def build_parts(settings: Settings) -> ServiceParts:
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
+        batches=BatchStore(state),
         tokens=tokens,
         verifier=verifier,
         checks={"broker": BrokerProbe(settings), "redis": state.ping},

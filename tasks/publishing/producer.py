@@ -137,7 +137,9 @@ class Producer:
                     ]
                     enqueued_at = utc_now()
                     if self.ledger is not None:
-                        self.ledger.enqueued(fixed, enqueued_at, by.name if by else "")
+                        self.ledger.enqueued(
+                            fixed, enqueued_at, by.name if by else "", batch, batch_key
+                        )
                     headers = {HEADER_ENQUEUED_AT: enqueued_at, **extra_headers}
                     with producer.batch(max_size=len(chunk) + 1):  # type: ignore[attr-defined]
                         for job_id, job in fixed:

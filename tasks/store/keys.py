@@ -109,3 +109,64 @@ def inflight(consumer: str) -> str:
 def consumer_alive(consumer: str) -> str:
     """A consumer's heartbeat, renewed with a TTL; its expiry marks the consumer dead."""
     return f"{PREFIX}:alive:{consumer}"
+
+
+def batch(batch_id: str) -> str:
+    """Hash of a batch: created_at, created_ms, principal, batch_key, total, and one counter
+    per list of ``batch_jobs`` (``lua/batch.lua`` keeps them, and builds this name as
+    ``batch_key``)."""
+    return f"{PREFIX}:batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str, name: str) -> str:
+    """Sorted set of a batch's jobs in one list (``BATCH_LISTS``), scored by their place in
+    the batch (seq), so a listing pages by cursor; ``all`` holds every job."""
+    return f"{batch(batch_id)}:jobs:{name}"
+
+
+def batch_label(batch_id: str, key: str, value: str) -> str:
+    """Sorted set of a batch's jobs labelled ``key=value``, by seq (built by
+    ``lua/ledger_enqueued.lua`` with ``redis.sha1hex``)."""
+    digest = hashlib.sha1(f"{key}\0{value}".encode(), usedforsecurity=False).hexdigest()
+    return f"{batch(batch_id)}:label:{digest}"
+
+
+def batches_of(principal: str | None) -> str:
+    """Sorted set of the batches a principal enqueued (``-``: the CLI and ``send_task``'s
+    producers), by creation time in ms; entries older than the job TTL are trimmed."""
+    return f"{PREFIX}:batches:by:{principal or '-'}"
+
+
+BATCHES = f"{PREFIX}:batches"
+"""Sorted set of every batch by creation time in ms (what an operator lists)."""
+
+BATCH_LISTS = (
+    "all",
+    "queued",
+    "running",
+    "finished",
+    "succeeded",
+    "failed",
+    "ok",
+    "rejected",
+    "retries_exhausted",
+    "invalid",
+    "already_done",
+    "pending",
+    "saved",
+    "not_saved",
+    "unknown",
+    "ambiguous",
+)
+"""The lists a batch keeps (``batch_jobs``): by state, status, reason, ``already_done``
+(sent nothing: its command had already succeeded) and recording state."""
+
+RECORDING_STATES = f"{PREFIX}:recording-states"
+"""Stream of batch jobs' recording state changes (fields job_id, batch, principal,
+conference_id, state, reason), appended in the step that counts the change in the job's
+batch; trimmed like the results stream. ``GET /v1/events`` reads it beside the results."""
+
+RECORDING_DIRTY = f"{PREFIX}:recording-states:dirty"
+"""Set of conferences (``c:<id>``) and jobs (``j:<id>``) whose facts changed since their
+batch jobs' recording states were last counted: marked in the step that changed them,
+cleared by the step that counts them, so a process killed in between leaves work, not drift."""

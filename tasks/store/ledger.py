@@ -12,19 +12,19 @@ inside ``begin``'s (one round trip fewer per job). ``record`` reads it all back 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
 from confrec.tasks import metrics
 from confrec.tasks.job import Outcome, RecordStartJob, conference_is_name
-from confrec.tasks.matching import JobWindow, StartFacts
 from confrec.tasks.store import keys
-from confrec.tasks.store.conferences import parse_start
+from confrec.tasks.store.job_record import JobRecord, NameState, parse_record
 from confrec.tasks.store.schedule import conference_member, name_member
 from confrec.tasks.store.scripts import register
 from confrec.tasks.store.throttle import TakeRequest
@@ -56,10 +56,6 @@ class Delivery:
     """The throttle's answer for the first attempt, when ``begin`` asked it too."""
 
 
-JobState = Literal["queued", "running", "finished"]
-NameState = Literal["pending", "resolved", "name_not_found", "name_ambiguous"]
-
-
 @dataclass(frozen=True)
 class Started:
     """What a job's 2xx tells of the recording it started: when, on whose clock, what."""
@@ -74,44 +70,6 @@ class Started:
     region: str
     poll_at: float
     """When reconciliation first looks at the conference (or resolves its name)."""
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """What the ledger holds of a job: for ``confrec status`` and the HTTP service."""
-
-    conference_id: str | None
-    command_id: str | None
-    enqueued_at: str | None
-    """Set by confrec's producer; None for a job another service sent with send_task."""
-    deliveries: int
-    """Deliveries a worker has started; 0 while the job waits in the queue."""
-    attempts: int
-    """HTTP attempts sent to Telnyx so far."""
-    finished: bool
-    """The job has its outcome (published once; see ``publish``)."""
-    outcome: Outcome | None
-    """That outcome, unless the stream has since been trimmed past it."""
-    start: StartFacts | None = None
-    """What its 2xx left (window on our clock, clock offset), once stored."""
-    region: str | None = None
-    name_state: NameState | None = None
-    """For a job that addressed its conference by name: how resolving it went."""
-    resolved_id: str | None = None
-    """The conference id its name resolved to."""
-    principal: str | None = None
-    """Who enqueued it through ``confrec serve``; None from the CLI or ``send_task``."""
-
-    @property
-    def window(self) -> JobWindow | None:
-        """The start window on Telnyx's clock by its own answer's offset."""
-        return None if self.start is None else self.start.window(self.start.offset)
-
-    @property
-    def state(self) -> JobState:
-        if self.finished:
-            return "finished"
-        return "running" if self.deliveries else "queued"
 
 
 class JobLedger:
@@ -146,15 +104,27 @@ class JobLedger:
         self._read = register(client, "ledger_read")
         self._enqueued = register(client, "ledger_enqueued")
 
-    def enqueued(self, jobs: Sequence[tuple[str, RecordStartJob]], at: str, by: str = "") -> None:
+    def enqueued(
+        self,
+        jobs: Sequence[tuple[str, RecordStartJob]],
+        at: str,
+        by: str = "",
+        batch: str | None = None,
+        batch_key: str | None = None,
+    ) -> None:
         """Record jobs (job id, job with its command_id) as queued at ``at``, in one round
-        trip, with the principal that enqueued them ("": the CLI, or another service)."""
+        trip, with the principal that enqueued them ("": the CLI, or another service) and
+        their labels; a ``batch`` counts them in the same step (``lua/batch.lua``)."""
         if not jobs:
             return
-        args: list[str | int] = [self._ttl_s, at, by]
-        for _, job in jobs:
-            args += [job.conference_id, job.command_id or ""]
-        self._enqueued(keys=[keys.job_state(job_id) for job_id, _ in jobs], args=args)
+        args: list[str | int] = [self._ttl_s, at, by, batch or "", int(time.time() * 1000)]
+        args.append(batch_key or "")
+        for job_id, job in jobs:
+            labels = json.dumps(job.labels, separators=(",", ":")) if job.labels else ""
+            args += [job_id, job.conference_id, job.command_id or "", labels]
+        batch_keys = [keys.batch(batch or "-"), keys.batches_of(by or None), keys.BATCHES]
+        job_keys = [keys.job_state(job_id) for job_id, _ in jobs]
+        self._enqueued(keys=batch_keys + job_keys, args=args)
 
     def begin(
         self,
@@ -177,7 +147,7 @@ class JobLedger:
         ]
         limit = "" if delivery_limit is None else str(delivery_limit)
         args: list[str | int] = [repr(time.time()), self._ttl_s, conference_id, command_id]
-        args.append(limit)
+        args += [limit, job_id]
         if take is not None:
             job_keys += take.keys[:2]  # its third, the job state, is KEYS[2] already
             args += take.args
@@ -215,6 +185,7 @@ class JobLedger:
             keys.job_done(outcome.job_id),
             self.stream,
             keys.command_succeeded(outcome.conference_id, outcome.command_id or ""),
+            keys.job_state(outcome.job_id),
         ]
         args: list[str | int | float] = [
             outcome.job_id,
@@ -224,10 +195,12 @@ class JobLedger:
             outcome.status,
             remember,
             self._retention_ms,
+            outcome.reason,
+            "1" if outcome.duplicate_of else "",
         ]
         if started is not None:
             by_name = conference_is_name(outcome.conference_id)
-            job_keys += [keys.job_state(outcome.job_id), keys.RECONCILE_DUE]
+            job_keys.append(keys.RECONCILE_DUE)
             if not by_name:
                 job_keys.append(keys.conference_jobs(outcome.conference_id))
             member = (
@@ -267,26 +240,7 @@ class JobLedger:
     def record(self, job_id: str) -> JobRecord | None:
         """Where the job stands, in one atomic read (changes nothing); None if unknown."""
         reply: Any = self._read(keys=[keys.job_done(job_id), keys.job_state(job_id), self.stream])
-        known, deliveries, attempts, conference_id, command_id, enqueued_at, entry_id, outcome = (
-            reply[:8]
-        )
-        if known != "1":
-            return None
-        region, name_state, resolved_id, principal = reply[14:]
-        return JobRecord(
-            conference_id=conference_id or None,
-            command_id=command_id or None,
-            enqueued_at=enqueued_at or None,
-            deliveries=int(deliveries),
-            attempts=int(attempts),
-            finished=bool(entry_id),
-            outcome=Outcome.model_validate_json(outcome) if outcome else None,
-            start=parse_start(job_id, reply[8:14]),
-            region=region or None,
-            name_state=name_state or None,
-            resolved_id=resolved_id or None,
-            principal=principal or None,
-        )
+        return parse_record(job_id, reply)
 
     def set_name_state(self, job_id: str, state: NameState, resolved_id: str | None = None) -> None:
         """Record how resolving the job's conference name went."""

@@ -16,6 +16,7 @@ FULL: dict[str, Any] = {
     "trim": "trim-silence",
     "custom_file_name": "my_recording",
     "region": "Middle East",
+    "labels": {"meeting": "4711", "team": "sales"},
 }
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from confrec.tasks.job import Outcome, RecordStartJob
 from confrec.tasks.store import keys
-from confrec.tasks.store.ledger import Delivery, JobLedger, JobRecord
+from confrec.tasks.store.job_record import JobRecord
+from confrec.tasks.store.ledger import Delivery, JobLedger
 from confrec.tasks.store.throttle import GO, PAUSED, FleetThrottle
 from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import ManagedProcess

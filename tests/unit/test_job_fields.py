@@ -171,7 +171,7 @@ SPEC_PROPS, SPEC_REQUIRED = _spec_request()
 
 
 def test_spec_fields_match_model_fields() -> None:
-    assert set(RecordStartJob.model_fields) == set(SPEC_PROPS) | {"conference_id"}
+    assert set(RecordStartJob.model_fields) == set(SPEC_PROPS) | {"conference_id", "labels"}
 
 
 def test_spec_required_matches_model_required() -> None:

@@ -21,8 +21,8 @@ def test_request_body_minimal_has_only_format() -> None:
     assert job().request_body() == {"format": "wav"}
 
 
-def test_request_body_full_leaves_out_only_conference_id() -> None:
-    expected = {k: v for k, v in FULL.items() if k != "conference_id"}
+def test_request_body_full_leaves_out_the_conference_and_the_labels() -> None:
+    expected = {k: v for k, v in FULL.items() if k not in ("conference_id", "labels")}
     assert RecordStartJob.model_validate(FULL).request_body() == expected
 
 

@@ -1,27 +1,33 @@
--- KEYS: done-marker, stream, command marker[, job state, reconcile schedule[, conference
+-- uses: batch
+-- KEYS: done-marker, stream, command marker, job state[, reconcile schedule[, conference
 -- jobs]]. ARGV: job id, ttl, maxlen, outcome json, status, "1" if the command succeeded
 -- (remembered so a re-run cannot send it again), retention ms (entries older than the
--- new one by this much are trimmed; MAXLEN too: whichever removes more); with the job
--- state, what its 2xx tells: answered_at, offset (Telnyx's clock minus ours), skew bound, format, channels, region,
+-- new one by this much are trimmed; MAXLEN too: whichever removes more), reason, "1" if
+-- it sent nothing (duplicate_of); with the schedule, what its 2xx tells: answered_at, offset (Telnyx's clock minus ours), skew bound, format, channels, region,
 -- schedule member, due at. The done-marker holds the outcome's entry id, so the outcome
 -- can be read back. With the conference's jobs, the job joins the candidates of its
 -- recordings in the same step as its outcome; without, its conference is a name to
 -- resolve. Its window is first_attempt_at (recorded by take) .. answered_at.
+-- The entry also carries the job's principal and batch (for the event stream's filters).
+-- Its batch counts the outcome in this same step.
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local who = redis.call('HMGET', KEYS[4], 'principal', 'batch')
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*',
-  'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5])
+  'outcome', ARGV[4], 'job_id', ARGV[1], 'status', ARGV[5],
+  'principal', who[1] or '', 'batch', who[2] or '')
 redis.call('XTRIM', KEYS[2], 'MINID', '~',
   string.format('%.0f-0', tonumber(string.match(id, '^%d+')) - tonumber(ARGV[7])))
 redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
 if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 end
+batch_finished(KEYS[4], ARGV[1], ARGV[5], ARGV[8], ARGV[9], ARGV[2])
 if #KEYS >= 5 then
-  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[8])
-  redis.call('HSET', KEYS[4], 'answered_at', ARGV[8], 'offset', ARGV[9], 'skew', ARGV[10],
-    'format', ARGV[11], 'channels', ARGV[12], 'region', ARGV[13])
+  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[10])
+  redis.call('HSET', KEYS[4], 'answered_at', ARGV[10], 'offset', ARGV[11], 'skew', ARGV[12],
+    'format', ARGV[13], 'channels', ARGV[14], 'region', ARGV[15])
   redis.call('EXPIRE', KEYS[4], ARGV[2])
-  redis.call('ZADD', KEYS[5], 'LT', ARGV[15], ARGV[14])
+  redis.call('ZADD', KEYS[5], 'LT', ARGV[17], ARGV[16])
   if #KEYS == 6 then
     redis.call('SADD', KEYS[6], ARGV[1])
     redis.call('EXPIRE', KEYS[6], ARGV[2])
