@@ -15,6 +15,7 @@ from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.requestlog import RequestLog
+from confrec.service.ui import ui_router
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -42,6 +43,7 @@ def create_service(
     install_handlers(app)
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
+    app.include_router(ui_router())  # the web page: / and /ui/… (docs/web-ui.md)
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)
