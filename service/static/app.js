@@ -175,7 +175,14 @@ function openStream(batch, onEvent, lastEventId = "") {
     onEvent(kind, data);
   };
   for (const kind of ["outcome", "recording", "gap"]) source.addEventListener(kind, take(kind));
-  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+  // `ready` comes first on every (re)connection, once the stream's place is fixed: from
+  // then on nothing that happens is missed.
+  source.addEventListener("ready", (event) => {
+    last = event.lastEventId || last;
+    live.textContent = "live";
+    live.className = "live on";
+    onEvent("ready", null);
+  });
   source.onerror = () => {
     if (source.readyState !== EventSource.CLOSED) {
       live.textContent = "reconnecting";
@@ -378,7 +385,7 @@ function addEvent(kind, data) {
   } else if (kind === "recording") {
     text = `${data.conference_id}: recording ${data.state}`;
   } else {
-    text = "some events were trimmed before they could be read; the page was reloaded";
+    text = "events were trimmed before they could be read; the counts were read again";
   }
   const item = el("li", text, `event ${kind}`);
   item.dataset.kind = kind;
@@ -415,8 +422,8 @@ function openBatch(batch) {
     () => Promise.all([loadFailures(gen, batch, false), loadRecordings(gen, batch, false)]), 1000,
   );
   openStream(batch, (kind, data) => {
-    addEvent(kind, data);
-    summary();
+    if (kind !== "ready") addEvent(kind, data);
+    summary(); // after a (re)connection too: what happened while it was down is counted
     jobs();
   });
   loadSummary(gen, batch).catch(report);
