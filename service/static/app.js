@@ -436,6 +436,14 @@ function openBatch(batch) {
   $("retry").onclick = () => retry(gen, batch, summary);
 }
 
+function jobName(jobId) {
+  // "#3 conference" when the job is in the failures table, else its id.
+  for (const row of $("failures-rows").children) {
+    if (row.dataset.job === jobId) return `#${row.cells[0].textContent} ${row.cells[1].textContent}`;
+  }
+  return jobId;
+}
+
 async function retry(gen, batch, refresh) {
   const button = $("retry");
   button.disabled = true;
@@ -452,7 +460,7 @@ async function retry(gen, batch, refresh) {
     out.append(head);
     if (doc.uncertain.length) {
       const list = el("ul", null, "uncertain");
-      for (const u of doc.uncertain) list.append(el("li", `${u.job_id}: ${u.reason}`));
+      for (const u of doc.uncertain) list.append(el("li", `${jobName(u.job_id)}: ${u.reason}`));
       out.append(list);
     }
   } catch (error) {

@@ -124,6 +124,7 @@ def test_the_page_follows_a_batch_live_and_retries_what_is_safe(
             (exhausted_job, exhausted)
         ]
         if shot := os.environ.get("CONFREC_WEB_UI_SCREENSHOT"):
+            page.set_window_size(1280, page.execute_script("return document.body.scrollHeight"))
             page.save_screenshot(shot)
 
         page.find_element(By.ID, "sign-out").click()
