@@ -20,17 +20,17 @@ from typing import Any, Literal
 import pytest
 import redis
 
-from confrec.tasks.job import Outcome, RecordStartJob
+from confrec.tasks.job import RecordStartJob
 from confrec.tasks.recording import from_webhook
 from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store import keys
 from confrec.tasks.store.batches import RECORDING_STATES, BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
-from confrec.tasks.store.ledger import JobLedger, Started
+from confrec.tasks.store.ledger import JobLedger
 from confrec.tasks.store.recording_counts import Counted, RecordingCountStore
 from confrec.worker.local.processes import start_redis
 from confrec.worker.producing import create_conferences
-from tests.support.reconciling import iso, saved_payload
+from tests.support.reconciling import iso, publish_started, saved_payload
 from tests.support.recordings import Way, webhook_way
 from tests.support.system import unique, unique_id
 from tests.support.waiting import poll, wait_until
@@ -173,16 +173,7 @@ def test_a_count_computed_before_a_fact_landed_is_refused(client: redis.Redis) -
     member = keys.dirty_conference(conference)
 
     def publish(job_id: str, job: RecordStartJob) -> None:
-        outcome = Outcome(
-            job_id=job_id,
-            conference_id=conference,
-            command_id=job.command_id,
-            status="succeeded",
-            reason="ok",
-        )
-        now = time.time()
-        started = Started(now, 0.0, 1.0, job.format, "single", "", now + 60)
-        assert ledger.publish(outcome, started)
+        publish_started(ledger, job_id, job, poll_at=time.time() + 60, skew_s=1.0)
 
     def recordings() -> tuple[int, int]:
         summary = BatchStore(client).summary(batch)
