@@ -9,6 +9,7 @@ from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
@@ -29,3 +30,6 @@ class ServiceParts:
     metrics: ServiceMetrics
     rate_limit: ApiRateLimit | None = None
     """Each principal's enqueue rate (CONFREC_API_RATE_LIMIT); None: no limit."""
+    recording_counts: RecordingCounts | None = None
+    """Counts a conference's batch jobs' recording states after a webhook stored a fact
+    (None: left to the workers' drain)."""

@@ -34,7 +34,12 @@ from confrec.service.tokens import TokenError
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.worker.broker.clients import broker_client, state_client
-from confrec.worker.producing import create_conferences, create_ledger, create_producer
+from confrec.worker.producing import (
+    create_conferences,
+    create_ledger,
+    create_producer,
+    create_recording_counts,
+)
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
 #: Requests in flight get this long after SIGINT/SIGTERM; then the worker is killed.
@@ -90,6 +95,7 @@ def build_parts(settings: Settings) -> ServiceParts:
             if settings.api_rate_limit
             else None
         ),
+        recording_counts=create_recording_counts(settings, state),
     )
 
 
