@@ -8,7 +8,8 @@ principal's batch exists does not leak; an operator token sees every batch.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
@@ -18,30 +19,14 @@ from confrec.service import batch_schemas, schemas
 from confrec.service.auth import authenticated
 from confrec.service.errors import ApiError, error
 from confrec.service.parts import ServiceParts
-from confrec.tasks.batch_listing import BatchReader
+from confrec.tasks.batch_listing import BatchReader, JobQuery
 from confrec.tasks.job import LABEL_KEY_PATTERN, MAX_LABEL_VALUE
 from confrec.tasks.principal import Principal
 from confrec.tasks.store.batches import BatchSummary
+from confrec.tasks.store.keys import BATCH_LISTS
 
-#: ``keys.BATCH_LISTS``, spelled out so the OpenAPI document lists them.
-ListName = Literal[
-    "all",
-    "queued",
-    "running",
-    "finished",
-    "succeeded",
-    "failed",
-    "ok",
-    "rejected",
-    "retries_exhausted",
-    "invalid",
-    "already_done",
-    "pending",
-    "saved",
-    "not_saved",
-    "unknown",
-    "ambiguous",
-]
+#: ``keys.BATCH_LISTS`` as the ``status`` parameter's rule (the OpenAPI document lists them).
+_LIST_NAME = "^(" + "|".join(BATCH_LISTS) + ")$"
 #: A cursor as the previous page gave it: ``<ms>:<batch id>`` (batches), ``<seq>`` (jobs).
 _BATCHES_CURSOR = r"^[0-9]{1,16}:[A-Za-z0-9._:-]{1,128}$"
 _JOBS_CURSOR = r"^[0-9]{1,12}$"
@@ -67,51 +52,45 @@ _ONE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+Caller = Annotated[Principal, Depends(authenticated)]
+_Route = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _cursor(pattern: str) -> Any:
+    return Query(pattern=pattern, description="The previous page's cursor, as given.")
+
+
 def batches_router(parts: ServiceParts) -> APIRouter:
     router = APIRouter(prefix="/v1", dependencies=[Depends(parts.tokens)], tags=["batches"])
     reader = BatchReader(parts.batches, parts.ledger, parts.conferences)
 
-    @router.get(
-        "/batches",
-        summary="The caller's batches, newest first (an operator's: every batch)",
-        response_model=batch_schemas.Batches,
-        responses=_LIST_ERRORS,
-    )
+    def get(path: str, summary: str, model: type, responses: dict[int | str, Any]) -> _Route:
+        return router.get(path, summary=summary, response_model=model, responses=responses)
+
+    @get("/batches", "The caller's batches, newest first", batch_schemas.Batches, _LIST_ERRORS)
     async def batches(
-        caller: Annotated[Principal, Depends(authenticated)],
+        caller: Caller,
         limit: Annotated[int, Query(ge=1, le=200, description="Batches per page.")] = 50,
-        cursor: Annotated[
-            str | None, Query(pattern=_BATCHES_CURSOR, description="The previous page's cursor.")
-        ] = None,
+        cursor: Annotated[str | None, _cursor(_BATCHES_CURSOR)] = None,
     ) -> JSONResponse:
+        """An operator token's: every batch."""
         return JSONResponse(await run_in_threadpool(_batches, parts, caller, limit, cursor))
 
-    @router.get(
-        "/batches/{batch_id}",
-        summary="One batch's counts: by state, outcome status and reason, recording state",
-        response_model=batch_schemas.Batch,
-        responses=_ONE_ERRORS,
-    )
-    async def batch(
-        batch_id: str, caller: Annotated[Principal, Depends(authenticated)]
-    ) -> JSONResponse:
-        found = await run_in_threadpool(_visible, parts, batch_id, caller)
-        return JSONResponse(found.as_dict())
+    @get("/batches/{batch_id}", "One batch's counts", batch_schemas.Batch, _ONE_ERRORS)
+    async def batch(batch_id: str, caller: Caller) -> JSONResponse:
+        """By state, outcome status and reason, and recording state."""
+        return JSONResponse((await run_in_threadpool(_visible, parts, batch_id, caller)).as_dict())
 
-    @router.get(
-        "/batches/{batch_id}/jobs",
-        summary="A batch's jobs in batch order, by list (status) and/or label, a page at a time",
-        response_model=batch_schemas.BatchJobs,
-        responses=_ONE_ERRORS,
-    )
+    @get("/batches/{batch_id}/jobs", "A batch's jobs", batch_schemas.BatchJobs, _ONE_ERRORS)
     async def jobs(
         batch_id: str,
-        caller: Annotated[Principal, Depends(authenticated)],
+        caller: Caller,
         status: Annotated[
-            ListName,
+            str,
             Query(
+                pattern=_LIST_NAME,
                 description="Which of the batch's lists: by state, status, reason, "
-                "`already_done`, or recording state."
+                "`already_done`, or recording state.",
             ),
         ] = "all",
         label: Annotated[
@@ -124,18 +103,14 @@ def batches_router(parts: ServiceParts) -> APIRouter:
             ),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500, description="Jobs per page.")] = 100,
-        cursor: Annotated[
-            str | None, Query(pattern=_JOBS_CURSOR, description="The previous page's cursor.")
-        ] = None,
+        cursor: Annotated[str | None, _cursor(_JOBS_CURSOR)] = None,
     ) -> JSONResponse:
-        wanted = None if label is None else _label(label)
+        """In batch order, a page at a time; each job as ``GET /v1/jobs/{job_id}`` shows it."""
+        query = JobQuery(status, None if label is None else _label(label), limit, cursor)
 
         def read() -> dict[str, Any]:
             _visible(parts, batch_id, caller)
-            page = reader.page(
-                batch_id, status, label=wanted, limit=limit, cursor=cursor, viewer=caller
-            )
-            return page.as_dict()
+            return reader.page(batch_id, query, viewer=caller).as_dict()
 
         return JSONResponse(await run_in_threadpool(read))
 

@@ -37,6 +37,17 @@ class JobsPage:
 
 
 @dataclass(frozen=True)
+class JobQuery:
+    """Which jobs of a batch: a list of ``keys.BATCH_LISTS`` and/or a label (key, value),
+    a page of ``limit`` from ``cursor``."""
+
+    list_name: str = "all"
+    label: tuple[str, str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
 class BatchReader:
     """Reads a batch's jobs with the stores serve and the CLI already hold."""
 
@@ -44,24 +55,16 @@ class BatchReader:
     ledger: JobLedger
     conferences: ConferenceStore
 
-    def page(
-        self,
-        batch_id: str,
-        list_name: str = "all",
-        *,
-        label: tuple[str, str] | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        viewer: Principal | None = None,
-    ) -> JobsPage:
-        """One page of the jobs in ``list_name`` (``keys.BATCH_LISTS``) and/or labelled
-        ``label``; ``viewer`` as for ``job_status`` (None: the CLI sees all)."""
-        ids = self.store.jobs(batch_id, list_name, label=label, limit=limit, cursor=cursor)
+    def page(self, batch_id: str, query: JobQuery, viewer: Principal | None = None) -> JobsPage:
+        """One page of the jobs ``query`` asks for; ``viewer`` as for ``job_status``
+        (None: the CLI, which sees every job)."""
+        name, label = query.list_name, query.label
+        ids = self.store.jobs(batch_id, name, label=label, limit=query.limit, cursor=query.cursor)
         items = []
         for job_id, seq in zip(ids.items, ids.seqs, strict=True):
             found = job_status(self.ledger, self.conferences, job_id, viewer)
-            filtered = label is not None and list_name != "all"
-            if filtered and (found is None or not in_list(found, list_name)):
+            filtered = label is not None and name != "all"
+            if filtered and (found is None or not in_list(found, name)):
                 continue
             items.append(job_item(job_id, seq, found))
         return JobsPage(batch_id, items, ids.cursor)
@@ -71,7 +74,7 @@ class BatchReader:
         found: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            page = self.page(batch_id, list_name, limit=page_size, cursor=cursor)
+            page = self.page(batch_id, JobQuery(list_name, None, page_size, cursor))
             found += page.jobs
             if page.cursor is None:
                 return found
