@@ -8,7 +8,7 @@ enqueue, a delivery's start, the outcome, a recording state), so answering a bat
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -61,6 +61,8 @@ class Page:
 
     items: list[str]
     cursor: str | None
+    seqs: list[int] = field(default_factory=list)
+    """A job list's: each job's place in its batch (1-based), beside ``items``."""
 
 
 class BatchStore:
@@ -119,7 +121,8 @@ class BatchStore:
             key, low, "+inf", start=0, num=limit, withscores=True
         )
         more = len(rows) == limit
-        return Page([job for job, _ in rows], f"{rows[-1][1]:.0f}" if more else None)
+        seqs = [int(seq) for _, seq in rows]
+        return Page([job for job, _ in rows], f"{rows[-1][1]:.0f}" if more else None, seqs)
 
 
 def _summary(batch_id: str, fields: dict[str, str]) -> BatchSummary:

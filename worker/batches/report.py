@@ -241,6 +241,8 @@ def status_lines(status: JobStatus) -> list[str]:
         f"command_id     {status.command_id}",
         f"state          {status.state}",
     ]
+    if status.labels:
+        lines.append(f"labels         {json.dumps(status.labels, ensure_ascii=False)}")
     if status.outcome is not None:
         lines.append(f"outcome        {outcome_line(status.outcome, as_json=False)}")
     view = status.recording
