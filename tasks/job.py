@@ -64,6 +64,7 @@ Labels = Annotated[
     dict[LabelKey, LabelValue],
     Field(
         max_length=MAX_LABELS,
+        json_schema_extra={"additionalProperties": False},  # a key outside the pattern: 422
         description=(
             f"The producer's own keys and values (at most {MAX_LABELS}; keys match "
             f"{LABEL_KEY_PATTERN}, values are at most {MAX_LABEL_VALUE} characters): stored "
