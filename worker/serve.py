@@ -34,7 +34,12 @@ from confrec.service.tokens import TokenError
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.worker.broker.clients import broker_client, state_client
-from confrec.worker.producing import create_conferences, create_ledger, create_producer
+from confrec.worker.producing import (
+    create_batch_retry,
+    create_conferences,
+    create_ledger,
+    create_producer,
+)
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
 #: Requests in flight get this long after SIGINT/SIGTERM; then the worker is killed.
@@ -76,8 +81,9 @@ def build_parts(settings: Settings) -> ServiceParts:
     tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = _verifier(settings)
     state = state_client(settings)
+    producer = create_producer(settings)
     return ServiceParts(
-        producer=create_producer(settings),
+        producer=producer,
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
         batches=BatchStore(state),
@@ -90,6 +96,7 @@ def build_parts(settings: Settings) -> ServiceParts:
             if settings.api_rate_limit
             else None
         ),
+        retries=create_batch_retry(settings, state, producer),
     )
 
 

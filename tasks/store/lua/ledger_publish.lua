@@ -3,7 +3,8 @@
 -- jobs]]. ARGV: job id, ttl, maxlen, outcome json, status, "1" if the command succeeded
 -- (remembered so a re-run cannot send it again), retention ms (entries older than the
 -- new one by this much are trimmed; MAXLEN too: whichever removes more), reason, "1" if
--- it sent nothing (duplicate_of); with the schedule, what its 2xx tells: answered_at, offset (Telnyx's clock minus ours), skew bound, format, channels, region,
+-- it sent nothing (duplicate_of), how many of its last attempts are known to have started
+-- nothing and were not yet counted in nothing_started (take.lua counts the others); with the schedule, what its 2xx tells: answered_at, offset (Telnyx's clock minus ours), skew bound, format, channels, region,
 -- schedule member, due at. The done-marker holds the outcome's entry id, so the outcome
 -- can be read back. With the conference's jobs, the job joins the candidates of its
 -- recordings in the same step as its outcome; without, its conference is a name to
@@ -22,12 +23,13 @@ if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 end
 batch_finished(KEYS[4], ARGV[1], ARGV[5], ARGV[8], ARGV[9], ARGV[2])
+if ARGV[10] ~= '0' then redis.call('HINCRBY', KEYS[4], 'nothing_started', ARGV[10]) end
 if #KEYS >= 5 then
-  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[10])
-  redis.call('HSET', KEYS[4], 'answered_at', ARGV[10], 'offset', ARGV[11], 'skew', ARGV[12],
-    'format', ARGV[13], 'channels', ARGV[14], 'region', ARGV[15])
+  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[11])
+  redis.call('HSET', KEYS[4], 'answered_at', ARGV[11], 'offset', ARGV[12], 'skew', ARGV[13],
+    'format', ARGV[14], 'channels', ARGV[15], 'region', ARGV[16])
   redis.call('EXPIRE', KEYS[4], ARGV[2])
-  redis.call('ZADD', KEYS[5], 'LT', ARGV[17], ARGV[16])
+  redis.call('ZADD', KEYS[5], 'LT', ARGV[18], ARGV[17])
   if #KEYS == 6 then
     redis.call('SADD', KEYS[6], ARGV[1])
     redis.call('EXPIRE', KEYS[6], ARGV[2])
