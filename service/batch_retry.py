@@ -46,27 +46,19 @@ class RetryAccepted(BaseModel):
     uncertain: list[UncertainJob]
 
 
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": schemas.Errors, "description": description}
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.Errors, "description": text}
-    for code, text in {
-        401: "No valid bearer token.",
-        404: "No such batch, or not the caller's.",
-        429: "The jobs to send exceed the caller's enqueue rate; Retry-After says when.",
-        503: "The broker or Redis is unreachable.",
-    }.items()
+    401: _answer("No valid bearer token."),
+    404: _answer("No such batch, or not the caller's."),
+    429: _answer("The jobs to send exceed the caller's enqueue rate; Retry-After says when."),
+    503: _answer("The broker or Redis is unreachable."),
 }
 
 
 def batch_retry_router(parts: ServiceParts) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(parts.tokens)], tags=["batches"])
-
-    @router.post(
-        "/batches/{batch_id}/retry",
-        status_code=202,
-        summary="Send a batch's failed jobs again, those that certainly started nothing",
-        response_model=RetryAccepted,
-        responses=_ERRORS,
-    )
     async def retry(
         request: Request,
         batch_id: Annotated[str, Path(min_length=1, max_length=128)],
@@ -76,6 +68,16 @@ def batch_retry_router(parts: ServiceParts) -> APIRouter:
         requestlog.note(request, jobs=len(report.retried))
         return JSONResponse(report.as_dict(), status_code=202)
 
+    router = APIRouter(prefix="/v1", dependencies=[Depends(parts.tokens)], tags=["batches"])
+    router.add_api_route(
+        "/batches/{batch_id}/retry",
+        retry,
+        methods=["POST"],
+        status_code=202,
+        summary="Send a batch's failed jobs again, those that certainly started nothing",
+        response_model=RetryAccepted,
+        responses=_ERRORS,
+    )
     return router
 
 

@@ -62,33 +62,28 @@ class RetryReport:
         }
 
 
+@dataclass(frozen=True)
 class BatchRetry:
-    def __init__(
-        self,
-        batches: BatchStore,
-        reads: RetryReads,
-        conferences: ConferenceStore,
-        producer: Producer,
-        *,
-        page: int = 500,
-    ) -> None:
-        self._batches = batches
-        self._reads = reads
-        self._conferences = conferences
-        self._producer = producer
-        self._page = page
+    """Plans and sends a batch's retry; built from the stores it reads and the producer."""
+
+    batches: BatchStore
+    reads: RetryReads
+    conferences: ConferenceStore
+    producer: Producer
+    page: int = 500
+    """Failed jobs read per round trip."""
 
     def plan(self, batch_id: str) -> RetryPlan | None:
         """The batch's failed jobs judged; None when there is no such batch."""
-        summary = self._batches.summary(batch_id)
+        summary = self.batches.summary(batch_id)
         if summary is None:
             return None
         plan = RetryPlan(summary)
         for reason in FAILED_LISTS:
             cursor: str | None = None
             while True:
-                page = self._batches.jobs(batch_id, reason, limit=self._page, cursor=cursor)
-                for failed in self._reads.failed(page.items, reason):
+                page = self.batches.jobs(batch_id, reason, limit=self.page, cursor=cursor)
+                for failed in self.reads.failed(page.items, reason):
                     why = why_not(failed.facts)
                     if why is None and failed.job is not None:
                         plan.sendable.append((failed.job_id, failed.job))
@@ -97,7 +92,7 @@ class BatchRetry:
                 cursor = page.cursor
                 if cursor is None:
                     break
-        ended = self._conferences.ended_among(job.conference_id for _, job in plan.sendable)
+        ended = self.conferences.ended_among(job.conference_id for _, job in plan.sendable)
         for job_id, job in plan.sendable:
             if job.conference_id in ended:
                 plan.uncertain.append(Uncertain(job_id, CONFERENCE_ENDED))
@@ -110,7 +105,7 @@ class BatchRetry:
             return RetryReport(plan.batch.batch_id, None, [], plan.uncertain)
         owner = plan.batch.principal
         batch = str(uuid.uuid4())
-        sent = self._producer.enqueue_retries(
+        sent = self.producer.enqueue_retries(
             plan.sendable,
             batch=batch,
             retry_of_batch=plan.batch.batch_id,

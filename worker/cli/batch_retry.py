@@ -26,20 +26,15 @@ def retry_command(batch_id: str, as_json: bool) -> None:
     retries = create_batch_retry(settings, state_client(settings))
     try:
         plan = retries.plan(batch_id)
-        if plan is None:
-            fail(
-                f"no batch {batch_id} (unknown, or older than CONFREC_DONE_TTL)",
-                ExitCode.UNKNOWN_JOB,
-            )
-        report = retries.enqueue(plan)
+        report = retries.enqueue(plan) if plan is not None else None
     except redis.RedisError as exc:
         fail(f"redis {settings.safe_state_url}: {type(exc).__name__}", ExitCode.BROKER)
     except EnqueueError as exc:
         fail(f"the broker failed after {exc.enqueued} jobs were sent again", ExitCode.BROKER)
-    if as_json:
-        print(json.dumps(report.as_dict()))
-        return
-    for line in report_lines(report):
+    if report is None:
+        unknown = f"no batch {batch_id} (unknown, or older than CONFREC_DONE_TTL)"
+        fail(unknown, ExitCode.UNKNOWN_JOB)
+    for line in [json.dumps(report.as_dict())] if as_json else report_lines(report):
         print(line)
 
 
