@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     healthz_timeout_s: float = Field(default=2.0, gt=0, le=60)
     """Each /healthz probe (broker, Redis) answers within this or counts as failed."""
 
+    # bulk --wait (issue 22, H-bulk): when a batch has gone quiet, say why.
+    bulk_stall_s: float = Field(default=10.0, gt=0, le=3600)
+    """``bulk --wait``: after this long without an outcome of the batch while some of its
+    jobs are in flight (or still queued), say once what it waits for (docs/bulk.md)."""
+
     @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, value: object) -> object:

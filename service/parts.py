@@ -10,6 +10,7 @@ from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
 from confrec.tasks.batch_retry import BatchRetry
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
@@ -32,3 +33,6 @@ class ServiceParts:
     """Each principal's enqueue rate (CONFREC_API_RATE_LIMIT); None: no limit."""
     retries: BatchRetry | None = None
     """``POST /v1/batches/{id}/retry``; None: that route answers 503."""
+    recording_counts: RecordingCounts | None = None
+    """Counts a conference's batch jobs' recording states after a webhook stored a fact
+    (None: left to the workers' drain)."""

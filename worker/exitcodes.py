@@ -39,3 +39,6 @@ class ExitCode(IntEnum):
     RECONCILE_FAILED = 10
     """``reconcile``: some conference or name could not be reconciled (Telnyx refused or
     did not answer, or the run's budget ran out; one line each says why); the rest were."""
+    INTERRUPTED = 130
+    """``bulk``: interrupted (Ctrl-C, SIGINT), as a shell reports it; the last line on
+    stderr names the batch, how many jobs were enqueued, and how to follow it."""

@@ -13,9 +13,11 @@ import redis
 from confrec.config.settings import Settings
 from confrec.tasks.batch_retry import BatchRetry
 from confrec.tasks.publishing.producer import Producer
+from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
 from confrec.tasks.store.ledger import JobLedger
+from confrec.tasks.store.recording_counts import RecordingCountStore
 from confrec.tasks.store.retry_reads import RetryReads
 from confrec.worker.broker.clients import state_client
 
@@ -38,6 +40,23 @@ def create_conferences(settings: Settings, client: redis.Redis | None = None) ->
         maxlen=settings.results_maxlen,
         ttl_s=settings.done_ttl,
         grace_s=settings.recording_grace_s,
+    )
+
+
+def create_recording_counts(
+    settings: Settings, client: redis.Redis | None = None
+) -> RecordingCounts:
+    """Batch jobs' recording states counted from the facts (the stream bounded as the
+    results stream)."""
+    client = client or state_client(settings)
+    store = RecordingCountStore(
+        client,
+        ttl_s=settings.done_ttl,
+        maxlen=settings.results_maxlen,
+        retention_s=settings.results_retention_s,
+    )
+    return RecordingCounts(
+        create_ledger(settings, client), create_conferences(settings, client), store
     )
 
 

@@ -39,6 +39,7 @@ from confrec.worker.producing import (
     create_conferences,
     create_ledger,
     create_producer,
+    create_recording_counts,
 )
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
@@ -97,6 +98,7 @@ def build_parts(settings: Settings) -> ServiceParts:
             else None
         ),
         retries=create_batch_retry(settings, state, producer),
+        recording_counts=create_recording_counts(settings, state),
     )
 
 

@@ -221,7 +221,10 @@ class JobLedger:
             by_name = conference_is_name(outcome.conference_id)
             job_keys.append(keys.RECONCILE_DUE)
             if not by_name:
-                job_keys.append(keys.conference_jobs(outcome.conference_id))
+                conference = outcome.conference_id
+                job_keys.append(keys.conference_jobs(conference))
+                job_keys.append(keys.conference_recordings(conference))
+                job_keys.append(keys.conference_facts(conference))
             member = (
                 name_member(outcome.job_id) if by_name else conference_member(outcome.conference_id)
             )
@@ -234,7 +237,9 @@ class JobLedger:
                 started.region,
                 member,
                 repr(started.poll_at),
+                keys.dirty_conference(outcome.conference_id),
             ]
+        job_keys.append(keys.RECORDING_DIRTY)  # always last
         entry_id = self._publish(keys=job_keys, args=args)
         if not entry_id:
             return None
@@ -262,11 +267,16 @@ class JobLedger:
         return parse_record(job_id, reply)
 
     def set_name_state(self, job_id: str, state: NameState, resolved_id: str | None = None) -> None:
-        """Record how resolving the job's conference name went."""
+        """Record how resolving the job's conference name went; one MULTI with the mark
+        that its recording state is to be counted again."""
         key = keys.job_state(job_id)
-        if resolved_id:  # first: whoever reads "resolved" finds the id
-            self._client.hset(key, "resolved_id", resolved_id)
-        self._client.hset(key, "name_state", state)
+        with self._client.pipeline(transaction=True) as pipe:
+            if resolved_id:  # with it: whoever reads "resolved" finds the id
+                pipe.hset(key, "resolved_id", resolved_id)
+            pipe.hset(key, "name_state", state)
+            pipe.hincrby(key, keys.FACTS_VERSION, 1)
+            pipe.sadd(keys.RECORDING_DIRTY, keys.dirty_job(job_id))
+            pipe.execute()
 
 
 def _fields(job: RecordStartJob) -> str:
