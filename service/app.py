@@ -8,6 +8,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from confrec.service.batch_retry import batch_retry_router
 from confrec.service.batches import batches_router
 from confrec.service.deadline import BodyDeadline
 from confrec.service.errors import install_handlers
@@ -44,6 +45,7 @@ def create_service(
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
     app.include_router(batches_router(parts))
+    app.include_router(batch_retry_router(parts))
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)

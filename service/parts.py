@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from confrec.service.auth import BearerTokens
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier
+from confrec.tasks.batch_retry import BatchRetry
 from confrec.tasks.publishing.producer import Producer
 from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.api_rate import ApiRateLimit
@@ -30,6 +31,8 @@ class ServiceParts:
     metrics: ServiceMetrics
     rate_limit: ApiRateLimit | None = None
     """Each principal's enqueue rate (CONFREC_API_RATE_LIMIT); None: no limit."""
+    retries: BatchRetry | None = None
+    """``POST /v1/batches/{id}/retry``; None: that route answers 503."""
     recording_counts: RecordingCounts | None = None
     """Counts a conference's batch jobs' recording states after a webhook stored a fact
     (None: left to the workers' drain)."""

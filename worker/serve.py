@@ -35,6 +35,7 @@ from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.producing import (
+    create_batch_retry,
     create_conferences,
     create_ledger,
     create_producer,
@@ -81,8 +82,9 @@ def build_parts(settings: Settings) -> ServiceParts:
     tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = _verifier(settings)
     state = state_client(settings)
+    producer = create_producer(settings)
     return ServiceParts(
-        producer=create_producer(settings),
+        producer=producer,
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
         batches=BatchStore(state),
@@ -95,6 +97,7 @@ def build_parts(settings: Settings) -> ServiceParts:
             if settings.api_rate_limit
             else None
         ),
+        retries=create_batch_retry(settings, state, producer),
         recording_counts=create_recording_counts(settings, state),
     )
 

@@ -20,6 +20,7 @@ from confrec.tasks.job import (
     HEADER_ENQUEUED_AT,
     HEADER_RAW_JOB_ID,
     HEADER_REFUSED,
+    HEADER_RETRY_OF,
     TASK_NAME,
     JobFailed,
     Outcome,
@@ -126,6 +127,7 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
         "enqueued_at": _header(self.request, HEADER_ENQUEUED_AT),
         "batch": _header(self.request, HEADER_BATCH),
         "raw_job_id": _header(self.request, HEADER_RAW_JOB_ID),
+        "retry_of": _header(self.request, HEADER_RETRY_OF),
     }
     try:
         parts = process_parts()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,6 +195,15 @@ class ConferenceStore:
             end_reason=ended.get("end_reason") or None,
             final_at=_float(ended.get("final_at")),
         )
+
+    def ended_among(self, conference_ids: Iterable[str]) -> set[str]:
+        """Those of ``conference_ids`` whose end is stored, in one round trip (what a
+        retry asks of many conferences; ``facts`` reads one whole)."""
+        ids = list(dict.fromkeys(conference_ids))
+        pipe = self._redis.pipeline(transaction=False)
+        for conference_id in ids:
+            pipe.hexists(keys.conference_facts(conference_id), "ended_at")
+        return {c for c, ended in zip(ids, pipe.execute(), strict=True) if ended}
 
 
 def _owner(facts: ConferenceFacts, rec: Recording) -> str | None:

@@ -36,7 +36,15 @@ def batch(
     count: Annotated[int, typer.Option(min=1, max=200, help="Without an ID: how many.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """A batch's counts by state, outcome and recording, and its failed or not-saved jobs."""
+    """A batch's counts by state, outcome and recording, and its failed or not-saved jobs;
+    ``confrec batch retry ID`` sends again its jobs that certainly started nothing."""
+    if batch_id == "retry":
+        if rest is None:
+            fail("confrec batch retry needs a batch ID")
+        from confrec.worker.cli.batch_retry import retry_command
+
+        retry_command(rest, as_json)
+        return
     if rest is not None:
         fail(f"unexpected argument {rest!r}")
     if batch_id is None and (failed or not_saved):

@@ -4,7 +4,9 @@
 -- last). ARGV: job id, ttl, maxlen, outcome json, status, "1" if the command succeeded
 -- (remembered so a re-run cannot send it again), retention ms (entries older than the
 -- new one by this much are trimmed; MAXLEN too: whichever removes more), reason, "1" if
--- it sent nothing (duplicate_of); with the schedule, what its 2xx tells: answered_at,
+-- it sent nothing (duplicate_of), how many of its last attempts are known to have started
+-- nothing and were not yet counted in nothing_started (take.lua counts the others); with
+-- the schedule, what its 2xx tells: answered_at,
 -- offset (Telnyx's clock minus ours), skew bound, format, channels, region, schedule
 -- member, due at, and (with the conference's keys) its dirty member. The done-marker
 -- holds the outcome's entry id, so the outcome can be read back. With the conference's
@@ -29,17 +31,18 @@ if ARGV[6] == '1' then
   redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 end
 batch_finished(KEYS[4], ARGV[1], ARGV[5], ARGV[8], ARGV[9], ARGV[2])
+if ARGV[10] ~= '0' then redis.call('HINCRBY', KEYS[4], 'nothing_started', ARGV[10]) end
 local dirty = KEYS[#KEYS]
 if ARGV[9] == '1' and who[2] then
   redis.call('HINCRBY', KEYS[4], 'v', 1)
   redis.call('SADD', dirty, 'j:' .. ARGV[1])
 end
 if #KEYS >= 6 then
-  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[10])
-  redis.call('HSET', KEYS[4], 'answered_at', ARGV[10], 'offset', ARGV[11], 'skew', ARGV[12],
-    'format', ARGV[13], 'channels', ARGV[14], 'region', ARGV[15])
+  redis.call('HSETNX', KEYS[4], 'first_attempt_at', ARGV[11])
+  redis.call('HSET', KEYS[4], 'answered_at', ARGV[11], 'offset', ARGV[12], 'skew', ARGV[13],
+    'format', ARGV[14], 'channels', ARGV[15], 'region', ARGV[16])
   redis.call('EXPIRE', KEYS[4], ARGV[2])
-  redis.call('ZADD', KEYS[5], 'LT', ARGV[17], ARGV[16])
+  redis.call('ZADD', KEYS[5], 'LT', ARGV[18], ARGV[17])
   if #KEYS == 9 then
     local others = redis.call('SCARD', KEYS[6]) > 0
     redis.call('SADD', KEYS[6], ARGV[1])
@@ -47,7 +50,7 @@ if #KEYS >= 6 then
     if others or redis.call('EXISTS', KEYS[7]) == 1 or redis.call('EXISTS', KEYS[8]) == 1 then
       redis.call('HINCRBY', KEYS[8], 'v', 1)
       redis.call('EXPIRE', KEYS[8], ARGV[2])
-      redis.call('SADD', dirty, ARGV[18])
+      redis.call('SADD', dirty, ARGV[19])
     end
   else
     redis.call('HSET', KEYS[4], 'name_state', 'pending')
