@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
 from confrec.service.batch_retry import batch_retry_router
 from confrec.service.batches import batches_router
@@ -73,6 +74,8 @@ def create_service(
         responses=_PROMETHEUS_TEXT,
     )
     async def metrics() -> Response:
-        return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # On a thread: a scrape reads Redis (confrec_batches_in_flight).
+        text = await run_in_threadpool(generate_latest, parts.metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return app

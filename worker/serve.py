@@ -83,15 +83,16 @@ def build_parts(settings: Settings) -> ServiceParts:
     verifier = _verifier(settings)
     state = state_client(settings)
     producer = create_producer(settings)
+    batches = BatchStore(state)
     return ServiceParts(
         producer=producer,
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
-        batches=BatchStore(state),
+        batches=batches,
         tokens=tokens,
         verifier=verifier,
         checks={"broker": BrokerProbe(settings), "redis": state.ping},
-        metrics=ServiceMetrics(),
+        metrics=ServiceMetrics(batches),  # confrec_batches_in_flight read at each scrape
         rate_limit=(
             ApiRateLimit(state, settings.api_rate_limit, settings.api_rate_burst)
             if settings.api_rate_limit

@@ -102,18 +102,28 @@ def _dead_lettered(request: Any, dead_letter_queue: str | None) -> bool:
 
 
 def _finished(outcome: Outcome | None) -> str | None:
-    """The task's result once the outcome is published: a ``failed`` one raises
-    ``JobFailed`` (FAILURE in Flower; acked all the same, never redelivered)."""
+    """The task's result once the outcome is published, starting with its reason like
+    ``JobFailed``'s text (``ok (attempts 1)``, ``ok: already done by JOB (attempts 0)``):
+    a ``failed`` one raises ``JobFailed`` (FAILURE in Flower; acked all the same, never
+    redelivered)."""
     if outcome is None:
         return None
     if outcome.status == "failed":
         raise JobFailed.of(outcome)
-    return f"{outcome.status} (attempts {outcome.attempts})"
+    done = f": already done by {outcome.duplicate_of}" if outcome.duplicate_of else ""
+    return f"{outcome.reason}{done} (attempts {outcome.attempts})"
+
+
+class RecordStartTask(Task[Any, Any]):
+    """The task's class: its requests send an expected failure (``throws``) to monitors
+    without a traceback (``confrec.worker.task_request``, named as Celery resolves it)."""
+
+    Request = "confrec.worker.task_request:ExpectedFailureRequest"
 
 
 # Late acks, reject on loss: the app's defaults. ``throws``: logged without a traceback.
-@shared_task(name=TASK_NAME, bind=True, throws=(JobFailed,))
-def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
+@shared_task(name=TASK_NAME, bind=True, base=RecordStartTask, throws=(JobFailed,))
+def record_start(self: RecordStartTask, *args: Any, **kwargs: Any) -> str | None:
     """Start the recording of one conference; kwargs are the job's fields.
 
     Before an outcome is published nothing but ``Reject`` leaves this function, so no
