@@ -10,11 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from confrec.service.deadline import BodyDeadline
 from confrec.service.errors import install_handlers
+from confrec.service.events import events_router
 from confrec.service.health import Health
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.requestlog import RequestLog
+from confrec.service.sessions import sessions_router
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -42,6 +44,8 @@ def create_service(
     install_handlers(app)
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
+    app.include_router(sessions_router(parts))
+    app.include_router(events_router(parts))
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)

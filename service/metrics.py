@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -39,6 +39,11 @@ class ServiceMetrics:
             "(stored, duplicate, ignored: another event type, rejected: bad signature, "
             "too_large: a body over the cap, refused unread).",
             ["event_type", "result"],
+            registry=self.registry,
+        )
+        self.event_clients = Gauge(
+            "confrec_event_stream_clients",
+            "Event streams (GET /v1/events) open now.",
             registry=self.registry,
         )
 

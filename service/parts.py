@@ -12,7 +12,9 @@ from confrec.tasks.publishing.producer import Producer
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
+from confrec.tasks.store.event_feed import EventFeed
 from confrec.tasks.store.ledger import JobLedger
+from confrec.tasks.store.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -29,3 +31,8 @@ class ServiceParts:
     metrics: ServiceMetrics
     rate_limit: ApiRateLimit | None = None
     """Each principal's enqueue rate (CONFREC_API_RATE_LIMIT); None: no limit."""
+    # GET /v1/events and the browser's session (None: those routes answer 503)
+    events: EventFeed | None = None
+    events_max_clients: int = 100
+    events_heartbeat_s: float = 15.0
+    sessions: SessionStore | None = None

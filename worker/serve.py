@@ -28,12 +28,15 @@ from granian.server import Server
 from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, Settings
 from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
+from confrec.service.events import MAX_BLOCK_S
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
 from confrec.service.tokens import TokenError
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
-from confrec.worker.broker.clients import broker_client, state_client
+from confrec.tasks.store.event_feed import EventFeed
+from confrec.tasks.store.sessions import SessionStore
+from confrec.worker.broker.clients import broker_client, redis_client, state_client
 from confrec.worker.producing import create_conferences, create_ledger, create_producer
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
@@ -76,6 +79,8 @@ def build_parts(settings: Settings) -> ServiceParts:
     tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = _verifier(settings)
     state = state_client(settings)
+    sessions = SessionStore(state, settings.session_ttl_s)
+    tokens.use_sessions(sessions)
     return ServiceParts(
         producer=create_producer(settings),
         ledger=create_ledger(settings, state),
@@ -90,6 +95,19 @@ def build_parts(settings: Settings) -> ServiceParts:
             if settings.api_rate_limit
             else None
         ),
+        events=EventFeed(_blocking_client(settings), settings.results_stream),
+        events_max_clients=settings.events_max_clients,
+        events_heartbeat_s=settings.events_heartbeat_s,
+        sessions=sessions,
+    )
+
+
+def _blocking_client(settings: Settings) -> redis.Redis:
+    """The event streams' client: its reads wait up to ``MAX_BLOCK_S`` (XREAD BLOCK)."""
+    return redis_client(
+        settings.state_url,
+        socket_timeout=MAX_BLOCK_S + REDIS_CONNECT_TIMEOUT_S,
+        master_name=settings.sentinel_master,
     )
 
 
