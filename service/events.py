@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
@@ -32,7 +32,6 @@ from confrec.service.auth import authenticated
 from confrec.service.errors import ApiError, error, unavailable
 from confrec.service.parts import ServiceParts
 from confrec.tasks.events import (
-    MAX_POSITION_CHARS,
     RESULTS,
     Position,
     outcome_data,
@@ -55,9 +54,31 @@ _STREAM_DOC = (
     "idle. Every event's `id:` resumes the stream (`Last-Event-ID`). Authenticated by the "
     "bearer token or the session cookie of `POST /v1/session`."
 )
+_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20},[0-9]{1,20}-[0-9]{1,20}$"
+#: Read from the request itself: a FastAPI ``str | None`` header is "string or null" in
+#: the document, and a header cannot be null.
+_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": _ID_PATTERN},
+    "description": "Resume after this (EventSource sends it on reconnecting); wins over "
+    "?last_event_id.",
+}
+#: One event of the stream (a comment is none): its data is one line of JSON.
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["ready", "outcome", "recording", "gap"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string", "pattern": _ID_PATTERN},
+        "retry": {"type": "integer"},
+    },
+    "required": ["event", "data", "id"],
+}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         "description": _STREAM_DOC,
     },
     **{
@@ -103,6 +124,7 @@ def events_router(parts: ServiceParts) -> APIRouter:
         summary="Outcomes and recording states, live (Server-Sent Events), resumable",
         response_class=StreamingResponse,
         responses=_RESPONSES,
+        openapi_extra={"parameters": [_LAST_EVENT_ID]},
     )
     async def events(
         request: Request,
@@ -116,20 +138,11 @@ def events_router(parts: ServiceParts) -> APIRouter:
         ] = None,
         last_event_id: Annotated[
             str | None,
-            Query(max_length=MAX_POSITION_CHARS, description=f"Resume after this; {_ID_RULE}."),
-        ] = None,
-        last_event_header: Annotated[
-            str | None,
-            Header(
-                alias="Last-Event-ID",
-                max_length=MAX_POSITION_CHARS,
-                description="Resume after this (EventSource sends it on reconnecting); "
-                "wins over ?last_event_id.",
-            ),
+            Query(pattern=_ID_PATTERN, description=f"Resume after this; {_ID_RULE}."),
         ] = None,
     ) -> StreamingResponse:
         feed = _feed(parts)
-        resume = _position(last_event_header or last_event_id)
+        resume = _position(request.headers.get("last-event-id") or last_event_id)
         if batch is not None:
             found = await run_in_threadpool(parts.batches.summary, batch)
             if found is None or not caller.sees(found.principal):

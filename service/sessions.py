@@ -31,16 +31,19 @@ from confrec.tasks.store.sessions import SessionStore, digest
 #: A token is a line of the tokens; a body holding one is small.
 MAX_SESSION_BODY_BYTES = 4096
 
+
+def _error(text: str) -> dict[str, Any]:
+    return {"model": schemas.Errors, "description": text}
+
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.Errors, "description": text}
-    for code, text in {
-        400: "The body is not a JSON object.",
-        401: "No valid token.",
-        403: "A session cookie was sent without the CSRF header.",
-        413: "The body is too large.",
-        415: "A body that is not application/json.",
-        503: "Redis is unreachable.",
-    }.items()
+    400: _error("The body is not a JSON object."),
+    401: _error("No valid token."),
+    403: _error("A session cookie was sent without the CSRF header."),
+    413: _error("The body is too large."),
+    415: _error("A body that is not application/json."),
+    422: _error("A body without a token (a non-empty string)."),
+    503: _error("Redis is unreachable."),
 }
 _BODY = {
     "requestBody": {
@@ -75,7 +78,8 @@ def sessions_router(parts: ServiceParts) -> APIRouter:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     ) -> Response:
         sessions = _sessions(parts)
-        token = credentials.credentials if credentials else await _body_token(request)
+        given = await _body_token(request)  # a body is checked even beside a header
+        token = credentials.credentials if credentials else given
         caller = parts.tokens.principal(token) if token else None
         if caller is None or token is None:
             raise unauthorized()
@@ -112,6 +116,19 @@ def sessions_router(parts: ServiceParts) -> APIRouter:
         )
         return answer
 
+    @router.api_route(
+        "/session",
+        methods=["GET", "HEAD", "PUT", "PATCH", "OPTIONS"],
+        include_in_schema=False,
+    )
+    async def other_methods() -> Response:
+        """405 naming both methods (two routes share the path: Starlette would name one)."""
+        raise ApiError(
+            405,
+            error("10015", "Method not allowed", "Method Not Allowed"),
+            headers={"Allow": "POST, DELETE"},
+        )
+
     return router
 
 
@@ -131,7 +148,10 @@ async def _body_token(request: Request) -> str | None:
             415, error("10015", "Unsupported media type", "the body must be application/json")
         )
     token = parse_object(raw).get("token")
-    return token if isinstance(token, str) and token else None
+    if not isinstance(token, str) or not token:
+        detail = "/token: a token (a non-empty string) is required"
+        raise ApiError(422, error("10002", "Invalid parameter", detail, "/token"))
+    return token
 
 
 def _https(request: Request) -> bool:

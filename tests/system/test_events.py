@@ -1,7 +1,11 @@
 """``GET /v1/events`` on a real ``confrec serve`` and worker, read as ``curl -N`` reads it:
 outcomes arrive live, only to their owner (an operator sees all), filtered by batch,
 resumable with ``Last-Event-ID``; recording states too, with a ``gap`` when trimming took
-what a resuming reader had not read; heartbeats; a bound on open streams."""
+what a resuming reader had not read; heartbeats; a bound on open streams. And the
+browser's way in: a token buys an HttpOnly, SameSite=Strict session cookie that works
+wherever the token does (an EventSource's stream too); a change made with the cookie
+needs the CSRF header; signing out, or the token leaving the tokens file, ends the
+session, an open stream included."""
 
 from __future__ import annotations
 
@@ -10,11 +14,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from confrec.tasks.store import keys
+from confrec.tasks.store.sessions import digest
 from confrec.worker.local.processes import ManagedProcess
-from tests.support.serve import OPERATOR_TOKEN, TOKEN_A, TOKEN_B, Stack, counters, running_stack
+from tests.support.serve import (
+    GOOD,
+    OPERATOR_TOKEN,
+    TOKEN_A,
+    TOKEN_B,
+    Stack,
+    counters,
+    running_stack,
+)
 from tests.support.sse import Event, EventReader, open_events
 from tests.support.system import unique_id
 from tests.support.waiting import poll
@@ -25,22 +39,23 @@ CAROL = f"carol-{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def tokens_file(workdir: Path) -> Path:
-    path = workdir / f"event-tokens-{uuid.uuid4().hex[:8]}"
-    path.write_text(f"carol:{CAROL}\n")
-    return path
+    """Carol's token in a file serve re-reads: removing it must end her session."""
+    return workdir / f"event-tokens-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
 def stack(
     redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path, tokens_file: Path
 ) -> Iterator[Stack]:
+    """At most 3 streams, heartbeats every second, and one worker."""
+    tokens_file.write_text(f"carol:{CAROL}\n")
+    settings = {
+        "CONFREC_EVENTS_MAX_CLIENTS": str(MAX_CLIENTS),
+        "CONFREC_EVENTS_HEARTBEAT_S": "1",
+        "CONFREC_API_TOKENS_FILE": str(tokens_file),
+    }
     with running_stack(
-        workdir,
-        redis_proc.extra["url"],
-        simulator,
-        CONFREC_EVENTS_MAX_CLIENTS=str(MAX_CLIENTS),
-        CONFREC_EVENTS_HEARTBEAT_S="1",
-        CONFREC_API_TOKENS_FILE=str(tokens_file),
+        workdir, redis_proc.extra["url"], simulator, port=None, **settings
     ) as running:
         running.system.start_worker(f"events-{uuid.uuid4().hex[:6]}", concurrency=4)
         yield running
@@ -104,7 +119,8 @@ def test_outcomes_live_to_their_owner_by_batch_and_resumed(stack: Stack) -> None
         assert answer.status_code == status, (query, answer.text)
 
 
-def _recording(job_id: str, batch: str, principal: str, state: str) -> dict[str, str]:
+def _recording(job_id: str, batch: str, principal: str, state: str) -> dict[Any, Any]:
+    """A recording-state entry as ``keys.RECORDING_STATES`` documents it (test data)."""
     fields = {"job_id": job_id, "batch": batch, "principal": principal, "state": state}
     return fields | {"conference_id": "conf-x", "reason": ""}
 
@@ -133,7 +149,7 @@ def test_recording_states_follow_with_labels_and_a_gap_is_told(stack: Stack) -> 
     before = str(event.event_id).split(",")[1]
     state.xadd(keys.RECORDING_STATES, _recording(job, batch, owner, "not_saved"))
     kept = state.xadd(keys.RECORDING_STATES, _recording(job, batch, owner, "unknown"))
-    state.execute_command("XTRIM", keys.RECORDING_STATES, "MINID", kept)
+    state.xtrim(keys.RECORDING_STATES, minid=kept, approximate=False)
     resume = {"Last-Event-ID": f"{str(event.event_id).split(',')[0]},{before}"}
     with open_events(http, f"{url}?batch={batch}", bearer(TOKEN_A, **resume)) as later:
         later.until(lambda _: later.named("recording") != [], 10, "after the gap")
@@ -165,7 +181,71 @@ def test_open_streams_are_bounded_and_idle_ones_hear_heartbeats(stack: Stack) ->
         after.until(ready, 5, "a stream once the others left")
 
 
-def _cookie(answer: Any) -> str:
-    header = str(answer.headers["set-cookie"])
-    assert "HttpOnly" in header and "SameSite=strict" in header and "Path=/" in header
-    return header.split(";")[0].split("=", 1)[1]
+CSRF = {"X-Confrec-CSRF": "1"}
+
+
+def sign_in(stack: Stack, **request: object) -> tuple[httpx.Response, httpx.Client]:
+    """POST /v1/session; the cookie it sets goes into a client of its own."""
+    answer = httpx.post(f"{stack.api.root}/v1/session", timeout=10, **request)  # type: ignore[arg-type]
+    browser = httpx.Client(base_url=stack.api.root, timeout=10)
+    if answer.status_code == 204:
+        browser.cookies.set("confrec_session", answer.cookies["confrec_session"])
+    return answer, browser
+
+
+def test_a_session_cookie_works_wherever_the_token_does(stack: Stack) -> None:
+    answer, browser = sign_in(stack, headers={"Authorization": f"Bearer {TOKEN_A}"})
+    assert answer.status_code == 204, answer.text
+    cookie = answer.headers["set-cookie"]
+    for part in ("confrec_session=", "HttpOnly", "SameSite=strict", "Path=/", "Max-Age="):
+        assert part in cookie
+    assert "Secure" not in cookie
+    session = answer.cookies["confrec_session"]
+    stored = stack.system.state.hgetall(keys.session(digest(session)))
+    assert stored == {"principal": stored["principal"], "token": digest(TOKEN_A)}
+    assert 0 < stack.system.state.ttl(keys.session(digest(session))) <= 8 * 3600
+
+    job = {**GOOD, "conference_id": unique_id()}
+    with browser:
+        refused = browser.post("/v1/jobs", json=job)  # what a page of another site could send
+        assert refused.status_code == 403 and "x-confrec-csrf" in refused.text
+        accepted = browser.post("/v1/jobs", json=job, headers=CSRF)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+        assert stack.api.status(job_id)["job_id"] == job_id  # the token's job: one principal
+        assert browser.get(f"/v1/jobs/{job_id}").status_code == 200
+        with open_events(browser, f"{stack.api.root}/v1/events", {}) as stream:
+            stream.until(ready, 5, "the cookie's event stream")
+
+        assert browser.delete("/v1/session").status_code == 403  # signing out needs it too
+        out = browser.delete("/v1/session", headers=CSRF)
+        assert out.status_code == 204 and 'confrec_session=""' in out.headers["set-cookie"]
+        assert not stack.system.state.exists(keys.session(digest(session)))
+        browser.cookies.set("confrec_session", session)  # kept by a client: no longer works
+        assert browser.get(f"/v1/jobs/{job_id}").status_code == 401
+        browser.cookies.set("confrec_session", "forged-" + session)
+        assert browser.get(f"/v1/jobs/{job_id}").status_code == 401
+
+    behind_tls, _ = sign_in(
+        stack, headers={"Authorization": f"Bearer {TOKEN_A}", "X-Forwarded-Proto": "https"}
+    )
+    assert "Secure" in behind_tls.headers["set-cookie"]
+
+
+def test_a_token_in_a_json_body_signs_in_and_its_removal_ends_the_session(
+    stack: Stack, tokens_file: Path
+) -> None:
+    for body, headers, status in (
+        (b'{"token": "' + CAROL.encode() + b'"}', {"Content-Type": "text/plain"}, 415),
+        (b'{"token": "wrong"}', {"Content-Type": "application/json"}, 401),
+        (b"", {}, 401),
+    ):
+        assert sign_in(stack, content=body, headers=headers)[0].status_code == status
+    answer, browser = sign_in(stack, json={"token": CAROL})
+    assert answer.status_code == 204, answer.text
+    with browser, open_events(browser, f"{stack.api.root}/v1/events", {}) as stream:
+        stream.until(ready, 5, "carol's stream")
+        assert browser.get("/v1/jobs/x").status_code == 404  # signed in: an unknown job
+        tokens_file.write_text(f"# carol left\ndave:{uuid.uuid4().hex}\n")
+        poll(lambda: browser.get("/v1/jobs/x").status_code, lambda s: s == 401, 10, "ended")
+        assert stream.ended(10), "the open stream ends at its next check"
