@@ -13,11 +13,13 @@ from confrec.service.batch_retry import batch_retry_router
 from confrec.service.batches import batches_router
 from confrec.service.deadline import BodyDeadline
 from confrec.service.errors import install_handlers
+from confrec.service.events import events_router
 from confrec.service.health import Health
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.requestlog import RequestLog
+from confrec.service.sessions import sessions_router
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -47,6 +49,8 @@ def create_service(
     app.include_router(webhooks_router(parts))
     app.include_router(batches_router(parts))
     app.include_router(batch_retry_router(parts))
+    app.include_router(sessions_router(parts))
+    app.include_router(events_router(parts))
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)

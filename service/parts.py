@@ -14,7 +14,9 @@ from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
 from confrec.tasks.store.conferences import ConferenceStore
+from confrec.tasks.store.event_feed import EventFeed
 from confrec.tasks.store.ledger import JobLedger
+from confrec.tasks.store.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,8 @@ class ServiceParts:
     recording_counts: RecordingCounts | None = None
     """Counts a conference's batch jobs' recording states after a webhook stored a fact
     (None: left to the workers' drain)."""
+    # GET /v1/events and the browser's session (None: those routes answer 503)
+    events: EventFeed | None = None
+    events_max_clients: int = 100
+    events_heartbeat_s: float = 15.0
+    sessions: SessionStore | None = None

@@ -101,6 +101,12 @@ UNDELIVERABLE_TTL_S = 7 * 24 * 3600
 """``UNDELIVERABLE`` expires this long after the last message set aside in it."""
 
 
+def session(digest: str) -> str:
+    """Hash of one browser session of ``confrec serve`` (principal, token digest), expiring
+    after ``CONFREC_SESSION_TTL_S``; named by a digest of the session id, never the id."""
+    return f"{PREFIX}:session:{digest}"
+
+
 def inflight(consumer: str) -> str:
     """List of messages a consumer has fetched and not yet recorded as unacked."""
     return f"{PREFIX}:inflight:{consumer}"
