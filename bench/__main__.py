@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bench.batch import batch_phase
 from bench.bodies import bodies_phase
 from bench.brokers import broker_phase
 from bench.cost import BASELINE, CostPlan, cost_phase
@@ -44,6 +45,7 @@ PHASES = [
     "service",
     "bodies",
     "brokers",
+    "batch",
 ]  # "ref": only with --compare-ref
 
 
@@ -172,6 +174,7 @@ def _phases(
         "brokers": lambda: broker_phase(
             rig, plan.broker_enqueue_jobs, plan.broker_e2e_jobs, plan.broker_env
         ),
+        "batch": lambda: batch_phase(rig),
         "ref": lambda: compare_ref(
             rig, ref or "", plan.ref_enqueue_jobs, plan.ref_e2e_jobs, plan.ref_rounds
         ),

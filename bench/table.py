@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.batch import batch_rows
 from bench.bodies import bodies_rows
 
 Row = tuple[str, str, str, str]
@@ -259,6 +260,7 @@ SECTIONS = [
     ("pools", _pool_rows),
     ("service", _service_rows),
     ("bodies", bodies_rows),
+    ("batch", batch_rows),
     ("brokers", _broker_rows),
     ("ref", _ref_rows),
 ]

@@ -136,6 +136,18 @@ class Settings(BaseSettings):
     healthz_timeout_s: float = Field(default=2.0, gt=0, le=60)
     """Each /healthz probe (broker, Redis) answers within this or counts as failed."""
 
+    # bulk --wait (issue 22, H-bulk): when a batch has gone quiet, say why.
+    bulk_stall_s: float = Field(default=10.0, gt=0, le=3600)
+    """``bulk --wait``: after this long without an outcome of the batch while some of its
+    jobs are in flight (or still queued), say once what it waits for (docs/bulk.md)."""
+    # GET /v1/events and the browser's session cookie (docs/events.md)
+    events_max_clients: int = Field(default=100, ge=1, le=10_000)
+    """Event streams serve holds open at once; one more is 503 with Retry-After."""
+    events_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    """An idle event stream gets a comment (``: hb``) this often."""
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 24 * 3600)
+    """A browser session (``POST /v1/session``) lasts this long from sign-in."""
+
     @field_validator("telnyx_api_key", "api_tokens", "telnyx_public_key", mode="before")
     @classmethod
     def _blank_key_is_no_key(cls, value: object) -> object:

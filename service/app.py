@@ -7,14 +7,19 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
+from confrec.service.batch_retry import batch_retry_router
+from confrec.service.batches import batches_router
 from confrec.service.deadline import BodyDeadline
 from confrec.service.errors import install_handlers
+from confrec.service.events import events_router
 from confrec.service.health import Health
 from confrec.service.jobs import jobs_router
 from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.requestlog import RequestLog
+from confrec.service.sessions import sessions_router
 from confrec.service.ui import ui_router
 from confrec.service.webhooks import webhooks_router
 
@@ -43,6 +48,10 @@ def create_service(
     install_handlers(app)
     app.include_router(jobs_router(parts))
     app.include_router(webhooks_router(parts))
+    app.include_router(batches_router(parts))
+    app.include_router(batch_retry_router(parts))
+    app.include_router(sessions_router(parts))
+    app.include_router(events_router(parts))
     app.include_router(ui_router())  # the web page: / and /ui/… (docs/web-ui.md)
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
@@ -71,6 +80,8 @@ def create_service(
         responses=_PROMETHEUS_TEXT,
     )
     async def metrics() -> Response:
-        return Response(generate_latest(parts.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        # On a thread: a scrape reads Redis (confrec_batches_in_flight).
+        text = await run_in_threadpool(generate_latest, parts.metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -25,9 +25,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from confrec.service import requestlog
-from confrec.service.errors import unauthorized
+from confrec.service.errors import ApiError, error, unauthorized
 from confrec.service.tokens import Token, TokenError, from_env, from_file_text
 from confrec.tasks.principal import Principal
+from confrec.tasks.store.sessions import SessionStore, digest
 
 #: How often, at most, the tokens file is looked at for a change.
 STAT_INTERVAL_S = 1.0
@@ -36,6 +37,26 @@ log = logging.getLogger("confrec.serve")
 
 # auto_error=False: a missing header gets our 401 in Telnyx's shape, not FastAPI's.
 _bearer = HTTPBearer(auto_error=False, description="One of CONFREC_API_TOKENS.")
+bearer_scheme = _bearer
+
+#: The browser session's cookie (``POST /v1/session``), accepted wherever a token is.
+SESSION_COOKIE = "confrec_session"
+#: A request authenticated by the cookie that changes anything must carry this header
+#: (value ``1``): a page of another site cannot send it without a CORS preflight.
+CSRF_HEADER = "x-confrec-csrf"
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def csrf_refused() -> ApiError:
+    return ApiError(
+        403,
+        error(
+            "10010",
+            "Authorization failed",
+            f"A request signed in by the session cookie must send the header "
+            f"'{CSRF_HEADER}: 1' to change anything.",
+        ),
+    )
 
 
 _PRINCIPAL = "confrec.principal"
@@ -52,7 +73,8 @@ def authenticated(request: Request) -> Principal:
 
 class BearerTokens:
     """A FastAPI dependency (``Depends(tokens)``): the caller's principal for a valid
-    ``Authorization: Bearer <token>``, else 401. Raises TokenError (naming the variable)
+    ``Authorization: Bearer <token>`` or, without one, a live session cookie (after
+    ``use_sessions``), else 401. Raises TokenError (naming the variable)
     when the tokens cannot be read at start or there is none."""
 
     def __init__(
@@ -71,6 +93,7 @@ class BearerTokens:
         self._looked_at = clock()
         self._problem: str | None = None
         self._tokens = self._env + (self._read_file(path) if path else [])
+        self._sessions: SessionStore | None = None
         if not self._tokens:
             raise TokenError(
                 "no token in CONFREC_API_TOKENS"
@@ -85,12 +108,44 @@ class BearerTokens:
                 found = known.principal
         return found
 
+    def by_digest(self, token_digest: str) -> Principal | None:
+        """The principal of the token whose digest this is (a session's), compared with
+        every token; None once the token was removed."""
+        given = token_digest.encode()
+        found = None
+        for known in self._current():
+            if hmac.compare_digest(given, digest(known.secret).encode()):
+                found = known.principal
+        return found
+
+    def use_sessions(self, sessions: SessionStore) -> None:
+        """Accept the session cookie too (``POST /v1/session`` opens one)."""
+        self._sessions = sessions
+
+    def from_session(self, request: Request) -> Principal | None:
+        """The principal of the request's session cookie, if it is a live session whose
+        token is still one of the tokens, of the same principal; a cookie-authenticated
+        request that is not a read must carry the CSRF header (403)."""
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id or self._sessions is None:
+            return None
+        session = self._sessions.find(session_id)
+        found = None if session is None else self.by_digest(session.token_digest)
+        if session is None or found is None or found.name != session.principal:
+            return None
+        if request.method not in _SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+            raise csrf_refused()
+        return found
+
     def __call__(
         self,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        found = None if credentials is None else self.principal(credentials.credentials)
+        if credentials is None:
+            found = self.from_session(request)
+        else:
+            found = self.principal(credentials.credentials)
         if found is None:
             raise unauthorized()
         request.scope[_PRINCIPAL] = found

@@ -1,20 +1,69 @@
 """The service's Prometheus metrics, on a registry of its own (served at ``/metrics``).
 
 A registry per app, not the global one, so two services in one process (tests) never
-share or clash. Labels are route templates and event types, never ids or tokens.
+share or clash. Labels are route templates and event types, never ids or tokens. The
+batches in flight are read from Redis at each scrape (``BatchesInFlight``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import redis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from confrec.tasks.store.batches import BatchStore
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+log = logging.getLogger(__name__)
+
+BATCHES_IN_FLIGHT = "confrec_batches_in_flight"
+#: ``confrec_batches_in_flight`` looks at this many of the newest batches (one index
+#: read and one pipelined read of their counts per scrape, whatever the jobs number).
+BATCHES_SCANNED = 1000
+
+
+class BatchesInFlight:
+    """``confrec_batches_in_flight``: of the newest ``BATCHES_SCANNED`` batches (every
+    principal's), those with a job still queued or running. Left out of a scrape while
+    Redis fails (the scrape itself still answers)."""
+
+    def __init__(self, store: BatchStore, newest: int = BATCHES_SCANNED) -> None:
+        self._store = store
+        self._newest = newest
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            ids = self._store.batches(None, limit=self._newest).items
+            count = sum(1 for batch in self._store.summaries(ids) if batch.in_flight)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("confrec_batches_in_flight left out of a scrape: %s", type(exc).__name__)
+            return
+        yield GaugeMetricFamily(
+            BATCHES_IN_FLIGHT,
+            f"Batches with a job queued or running, of the newest {self._newest}.",
+            count,
+        )
 
 
 class ServiceMetrics:
-    def __init__(self) -> None:
+    def __init__(self, batches: BatchStore | None = None) -> None:
         self.registry = CollectorRegistry()
+        if batches is not None:
+            self.registry.register(BatchesInFlight(batches))
+        self.event_clients = Gauge(
+            "confrec_event_stream_clients",
+            "Clients connected to the event stream (GET /v1/events) now.",
+            registry=self.registry,
+        )
         self.requests = Counter(
             "confrec_api_requests",
             "HTTP requests answered, by route template and status code.",

@@ -53,6 +53,8 @@ class JobStatus(BaseModel):
     first), ``source`` (webhook or reconciliation) and ``links_expire_at``."""
     other_recordings: list[dict[str, Any]]
     """Recordings on its conference not surely its own; ``match`` says why."""
+    labels: dict[str, str] | None
+    """Its producer's labels; None when it has none."""
 
 
 def request_body(model: Any, description: str, **rules: Any) -> dict[str, Any]:

@@ -6,14 +6,20 @@ least it can: verify the signature, store a ``conference.recording.saved`` or
 answers 503, so Telnyx delivers the event again rather than it being lost. A verified
 event whose payload lacks what it needs (a recording id, a conference id) is answered 200,
 not stored, and counted (``result="invalid"``): Telnyx would only retry it, then fail over.
+A fact newly stored has its conference's batch jobs' recording states counted after the
+answer is sent (``tasks.recording_counts``); if that fails or serve dies first, the mark
+the store left is counted by a worker's drain.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from confrec.service import schemas
@@ -27,6 +33,8 @@ from confrec.tasks.store.conferences import ENDED, SAVED
 #: Telnyx's events are a few KiB; anything far larger is not one, and is refused (413,
 #: counted as ``result="too_large"``) before more than this is read.
 MAX_WEBHOOK_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def webhooks_router(parts: ServiceParts) -> APIRouter:
@@ -80,7 +88,10 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
             parts.metrics.webhooks.labels(event_type, "invalid").inc()
             return JSONResponse({"stored": False, "reason": f"payload: {exc}"})
         parts.metrics.webhooks.labels(event_type, "stored" if body["stored"] else "duplicate").inc()
-        return JSONResponse(body)
+        after = None
+        if body["stored"] and parts.recording_counts is not None:
+            after = BackgroundTask(_count, parts, str(payload["conference_id"]))
+        return JSONResponse(body, background=after)
 
     return router
 
@@ -100,6 +111,15 @@ def _store_ended(parts: ServiceParts, data: dict[str, Any], payload: dict[str, A
         source="webhook",
         occurred_at=occurred if isinstance(occurred, str) else None,
     )
+
+
+def _count(parts: ServiceParts, conference_id: str) -> None:
+    """The conference's batch jobs' recording states, counted after the answer went out."""
+    assert parts.recording_counts is not None
+    try:
+        parts.recording_counts.refresh_conference(conference_id)
+    except redis.RedisError as exc:  # the mark stays: a worker's drain counts it
+        log.warning("recording counts of a conference: %s; left to the drain", type(exc).__name__)
 
 
 def _event(envelope: dict[str, Any]) -> dict[str, Any]:

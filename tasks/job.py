@@ -27,6 +27,8 @@ TASK_NAME = "confrec.record_start"
 #: Message headers set by confrec's producer; messages from other services may lack them.
 HEADER_ENQUEUED_AT = "confrec_enqueued_at"
 HEADER_BATCH = "confrec_batch"
+#: Set by ``confrec batch retry`` / ``POST /v1/batches/{id}/retry``: the job this one retries.
+HEADER_RETRY_OF = "confrec_retry_of"
 #: Set only by the worker's consumer (removed from what arrives): why a message cannot run
 #: (its outcome is ``invalid``), and the message's own id when the job id was derived.
 HEADER_REFUSED = "confrec_refused"
@@ -64,6 +66,7 @@ Labels = Annotated[
     dict[LabelKey, LabelValue],
     Field(
         max_length=MAX_LABELS,
+        json_schema_extra={"additionalProperties": False},  # a key outside the pattern: 422
         description=(
             f"The producer's own keys and values (at most {MAX_LABELS}; keys match "
             f"{LABEL_KEY_PATTERN}, values are at most {MAX_LABEL_VALUE} characters): stored "
@@ -211,6 +214,8 @@ class Outcome(BaseModel):
     raw_job_id: str | None = None
     """The message's own task id, JSON-escaped and ASCII only, when it was not a valid job
     id and the outcome is published under one derived from it (``worker/inbound.py``)."""
+    retry_of: str | None = None
+    """The failed job this one sends again (same command_id; see docs/retry.md)."""
 
     @field_validator("job_id", "conference_id", "command_id")
     @classmethod
@@ -255,6 +260,7 @@ _OPTIONAL_EXTRAS = (
     "redelivered_after_dedupe_window",
     "faulty_deliveries",
     "raw_job_id",
+    "retry_of",
 )
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

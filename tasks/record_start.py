@@ -33,6 +33,7 @@ from confrec.tasks.policy import (
     classify_response,
     run_with_retries,
 )
+from confrec.tasks.retry_rules import started_nothing_error, started_nothing_status
 from confrec.tasks.store.ledger import Delivery, JobLedger, Started
 from confrec.tasks.store.throttle import FleetThrottle
 from confrec.tasks.telnyx import TelnyxClient
@@ -78,9 +79,11 @@ class RecordStartHandler:
         enqueued_at: str | None = None,
         batch: str | None = None,
         raw_job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> Outcome | None:
-        """Process one delivery; returns the outcome published, or None if already done."""
-        extra = _extras(batch, raw_job_id)
+        """Process one delivery; returns the outcome published, or None if already done.
+        ``retry_of``: the job this one retries (``confrec_retry_of``)."""
+        extra = _extras(batch, raw_job_id, retry_of)
         try:
             job = RecordStartJob.model_validate(kwargs)
         except ValidationError as exc:
@@ -123,9 +126,11 @@ class RecordStartHandler:
                 )
             )
         base |= _redelivery_marks(job_id, delivery)
-        result, sent = self._send_with_retries(job_id, job, command_id, deadline, delivery.taken)
+        result, sent, nothing = self._send_with_retries(
+            job_id, job, command_id, deadline, delivery.taken
+        )
         outcome = _final_outcome(result, delivery.attempts_before + sent, base)
-        return self._publish(outcome, self._started(job, result))
+        return self._publish(outcome, self._started(job, result), nothing)
 
     def refuse(
         self,
@@ -135,6 +140,7 @@ class RecordStartHandler:
         enqueued_at: str | None = None,
         batch: str | None = None,
         raw_job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> Outcome | None:
         """The ``invalid`` outcome of a message that cannot run at all (its body is not
         JSON, wrong shapes, …: ``confrec.worker.inbound``); no HTTP call."""
@@ -147,7 +153,7 @@ class RecordStartHandler:
             reason="invalid",
             errors=[error],
             enqueued_at=enqueued_at,
-            **_extras(batch, raw_job_id),
+            **_extras(batch, raw_job_id, retry_of),
         )
         return self._publish(outcome)
 
@@ -173,32 +179,39 @@ class RecordStartHandler:
         command_id: str,
         deadline: float,
         taken: tuple[int, int] | None,
-    ) -> tuple[AttemptResult, int]:
-        """The tenacity loop over HTTP attempts; returns the last result and how many were
-        sent (an attempt held back by the fleet limit past the deadline is not sent).
+    ) -> tuple[AttemptResult, int, int]:
+        """The tenacity loop over HTTP attempts; returns the last result, how many were
+        sent (an attempt held back by the fleet limit past the deadline is not sent), and
+        how many of them started nothing and are not yet recorded so (``publish`` does).
         ``taken``: the throttle's answer for the first attempt, asked by ``begin``."""
         sent = 0
+        nothing = 0  # attempts known to have started nothing, not yet in the job's state
         first = [taken]
 
         def attempt() -> AttemptResult:
-            nonlocal sent
+            nonlocal sent, nothing
             answer = first.pop() if first else None
-            if not self.throttle.acquire(job_id, deadline, taken=answer):  # records it too
+            # Records this attempt, and the certainty of the earlier ones, in one step.
+            if not self.throttle.acquire(job_id, deadline, taken=answer, nothing=nothing):
                 return AttemptResult(Verdict.TRANSIENT, detail="fleet rate limit")
-            sent += 1
+            sent, nothing = sent + 1, 0
             try:
                 result = classify_response(self.telnyx.record_start(job, command_id))
+                certain = started_nothing_status(result.http_status or 0)
             except httpx.HTTPError as exc:  # no usable answer; the same command_id is safe
-                result = classify_exception(exc)
+                result, certain = classify_exception(exc), started_nothing_error(exc)
+            nothing = int(certain)
             if result.http_status == 429 and result.retry_after:
                 self.throttle.pause_fleet(result.retry_after)
             return result
 
         result, _ = run_with_retries(attempt, self.policy)
-        return result, sent
+        return result, sent, nothing
 
-    def _publish(self, outcome: Outcome, started: Started | None = None) -> Outcome | None:
-        if self.ledger.publish(outcome, started) is None:
+    def _publish(
+        self, outcome: Outcome, started: Started | None = None, nothing: int = 0
+    ) -> Outcome | None:
+        if self.ledger.publish(outcome, started, nothing=nothing) is None:
             log.info("job %s: outcome was already published by another delivery", outcome.job_id)
             return None
         log.info(
@@ -212,9 +225,9 @@ class RecordStartHandler:
         return outcome
 
 
-def _extras(batch: str | None, raw_job_id: str | None) -> dict[str, Any]:
+def _extras(batch: str | None, raw_job_id: str | None, retry_of: str | None) -> dict[str, Any]:
     """The outcome fields of where the message came from, those that apply."""
-    found = {"batch": batch, "raw_job_id": raw_job_id}
+    found = {"batch": batch, "raw_job_id": raw_job_id, "retry_of": retry_of}
     return {name: value for name, value in found.items() if value}
 
 

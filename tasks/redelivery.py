@@ -66,6 +66,7 @@ class FaultHandler:
         enqueued_at: str | None,
         batch: str | None,
         raw_job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> Outcome | None:
         """The failed outcome once the bound is reached (None if the job already had one);
         before that, back off and raise ``Reject(requeue=True)``."""
@@ -81,7 +82,12 @@ class FaultHandler:
             if fault.number < self.policy.max_faulty_deliveries:
                 requeue_after(self.policy.backoff(fault.number), f"raised {kind}", self._sleep)
             outcome = _fault_outcome(job_id, kwargs, kind, fault.attempts, fault.number)
-            update = {"enqueued_at": enqueued_at, "batch": batch, "raw_job_id": raw_job_id}
+            update = {
+                "enqueued_at": enqueued_at,
+                "batch": batch,
+                "raw_job_id": raw_job_id,
+                "retry_of": retry_of,
+            }
             outcome = outcome.model_copy(update=update)
             published = self.ledger.publish(outcome)
         except redis.RedisError as redis_exc:
@@ -99,6 +105,7 @@ class FaultHandler:
         enqueued_at: str | None,
         batch: str | None,
         raw_job_id: str | None = None,
+        retry_of: str | None = None,
     ) -> Outcome | None:
         """The broker gave up on this message (RabbitMQ's delivery limit): publish it
         ``failed`` without another attempt, so a message that kills its workers still
@@ -111,6 +118,7 @@ class FaultHandler:
                 "enqueued_at": enqueued_at,
                 "batch": batch,
                 "raw_job_id": raw_job_id,
+                "retry_of": retry_of,
                 "redelivered": deliveries or None,
             }
             outcome = outcome.model_copy(update=update)

@@ -60,6 +60,8 @@ class JobStatus:
     state: JobState
     outcome: Outcome | None
     recording: RecordingView
+    labels: dict[str, str] | None = None
+    """Its producer's labels (``RecordStartJob.labels``)."""
 
     @property
     def recordings(self) -> list[dict[str, Any]]:
@@ -76,6 +78,7 @@ class JobStatus:
             "recording_reason": self.recording.reason,
             "recordings": self.recording.recordings,
             "other_recordings": self.recording.other_recordings,
+            "labels": self.labels,
         }
 
 
@@ -95,6 +98,7 @@ def job_status(
         state=record.state,
         outcome=outcome,
         recording=recording_view(ledger, conferences, job_id, record, viewer),
+        labels=record.labels,
     )
 
 

@@ -31,6 +31,7 @@ from confrec.tasks.job import (
     HEADER_ENQUEUED_AT,
     HEADER_RAW_JOB_ID,
     HEADER_REFUSED,
+    HEADER_RETRY_OF,
     TASK_NAME,
 )
 from confrec.tasks.store import keys, undeliverable
@@ -119,7 +120,7 @@ def rewrite(message: Any, verdict: inbound.Inbound) -> None:
     headers = {k: v for k, v in message.headers.items() if k not in RESERVED}
     body = verdict.body
     if verdict.problem is not None:
-        kept = (HEADER_ENQUEUED_AT, HEADER_BATCH)
+        kept = (HEADER_ENQUEUED_AT, HEADER_BATCH, HEADER_RETRY_OF)
         headers = {k: headers[k] for k in kept if isinstance(headers.get(k), str)}
         headers |= {"task": TASK_NAME, HEADER_REFUSED: verdict.problem}
         body = _EMPTY_JOB

@@ -22,7 +22,7 @@ class ExitCode(IntEnum):
     """``bulk --wait`` (and the demo): the wait ended with outcomes (or recordings) missing."""
     UNKNOWN_JOB = 5
     """``status``, ``recordings download``: neither the ledger nor the results stream knows
-    the job id (or, for ``--batch``, any job of the batch)."""
+    the job id (or, for ``--batch``, any job of the batch); ``batch ID``: no such batch."""
     PORT_IN_USE = 6
     """``serve``, ``simulate``, ``flower``, or ``worker`` with ``CONFREC_METRICS_PORT``:
     another process already listens on the port; the message names the port and the
@@ -39,3 +39,6 @@ class ExitCode(IntEnum):
     RECONCILE_FAILED = 10
     """``reconcile``: some conference or name could not be reconciled (Telnyx refused or
     did not answer, or the run's budget ran out; one line each says why); the rest were."""
+    INTERRUPTED = 130
+    """``bulk``: interrupted (Ctrl-C, SIGINT), as a shell reports it; the last line on
+    stderr names the batch, how many jobs were enqueued, and how to follow it."""

@@ -9,7 +9,8 @@ It listens on loopback unless given ``--address``/``FLOWER_ADDRESS``. The broker
 from Settings, like every confrec command. Workers send task events only once asked;
 Flower asks every second here (``ENABLE_EVENTS_EVERY_MS``). Flower's own parser drops the
 value of ``--port 5555`` (it wants ``--port=5555``); ``flower_args`` joins such pairs so
-both spellings work.
+both spellings work. The tasks table shows each job's conference and outcome reason
+(``confrec.worker.flower_tasks``).
 """
 
 from __future__ import annotations
@@ -156,10 +157,16 @@ def auth_problem(args: Sequence[str], environ: Mapping[str, str] = os.environ) -
 def run_flower(settings: Settings, args: Sequence[str]) -> int:
     """Run Flower in this process until it is stopped; returns its exit code."""
     from flower.events import Events  # type: ignore[import-untyped]
+    from tornado.options import options
 
     from confrec.worker.app import create_app
+    from confrec.worker.flower_tasks import TASKS_COLUMNS, format_job
 
     Events.events_enable_interval = ENABLE_EVENTS_EVERY_MS  # a class setting, no option
+    importlib.import_module("flower.options")  # defines the two options set below
+    # Defaults only: FLOWER_* variables, the command line and a config file set them after.
+    options.tasks_columns = TASKS_COLUMNS  # conference (args) and reason (result) shown
+    options.format_task = format_job
     address = f"--address={listen_address(args)[0]}"  # before args: theirs win
     code: Any = create_app(settings).start(["flower", *flower_args([address, *args])])
     return int(code or 0)

@@ -6,6 +6,10 @@ schedule is in Redis with leases, so any worker picks up any due item, a worker 
 mid-run loses nothing (its lease expires, the item comes back) and work that fell due
 while every worker was down runs when one comes back. Errors are one log line, and the
 thread carries on: it never takes the worker down.
+
+After each run it also drains the recording-state marks (``RecordingCounts.drain``):
+what reconciliation just wrote, and what a serve or worker killed between a fact and its
+count left, is counted in the batches within a second.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ import redis
 
 from confrec.config.settings import MISSING_API_KEY, Settings
 from confrec.tasks.reconcile import Reconciler
+from confrec.tasks.recording_counts import RecordingCounts
 from confrec.tasks.store.reconcile_budget import ReconcileBudget
 from confrec.tasks.store.schedule import ReconcileSchedule
 from confrec.tasks.store.throttle import default_burst
 from confrec.tasks.telnyx_api import TelnyxApi
 from confrec.worker.broker.clients import state_client
-from confrec.worker.producing import create_conferences, create_ledger
+from confrec.worker.producing import (
+    create_conferences,
+    create_ledger,
+    create_recording_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +80,15 @@ class ReconcilerThread:
     """Runs ``run_due`` every ``interval_s`` until stopped; a daemon, so a worker that
     exits mid-run is not held by it (the lease brings the work back)."""
 
-    def __init__(self, build: Callable[[], Reconciler], *, interval_s: float = INTERVAL_S) -> None:
+    def __init__(
+        self,
+        build: Callable[[], Reconciler],
+        *,
+        interval_s: float = INTERVAL_S,
+        counts: Callable[[], RecordingCounts] | None = None,
+    ) -> None:
         self._build = build
+        self._build_counts = counts
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,6 +112,7 @@ class ReconcilerThread:
 
     def _run(self) -> None:
         reconciler: Reconciler | None = None
+        counts: RecordingCounts | None = None
         while not self._stop.wait(self._interval_s):
             try:
                 if reconciler is None:
@@ -103,6 +120,9 @@ class ReconcilerThread:
                 while reconciler.run_due(limit=CLAIM_LIMIT) >= CLAIM_LIMIT:
                     if self._stop.is_set():
                         break
+                if self._build_counts is not None:
+                    counts = counts or self._build_counts()
+                    counts.drain()
             except (redis.RedisError, httpx.HTTPError) as exc:
                 log.warning("reconciler: %s; retrying", type(exc).__name__)
             except Exception as exc:
@@ -118,7 +138,10 @@ def start(settings: Settings) -> None:
     global _thread
     with _lock:
         if _thread is None:
-            _thread = ReconcilerThread(lambda: build_reconciler(settings))
+            _thread = ReconcilerThread(
+                lambda: build_reconciler(settings),
+                counts=lambda: create_recording_counts(settings, state_client(settings)),
+            )
         _thread.start()
 
 

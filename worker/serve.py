@@ -28,13 +28,22 @@ from granian.server import Server
 from confrec.config.settings import REDIS_CONNECT_TIMEOUT_S, Settings
 from confrec.service import ServiceParts, create_service
 from confrec.service.auth import BearerTokens
+from confrec.service.events import MAX_BLOCK_S
 from confrec.service.metrics import ServiceMetrics
 from confrec.service.signature import WebhookVerifier, load_public_key
 from confrec.service.tokens import TokenError
 from confrec.tasks.store.api_rate import ApiRateLimit
 from confrec.tasks.store.batches import BatchStore
-from confrec.worker.broker.clients import broker_client, state_client
-from confrec.worker.producing import create_conferences, create_ledger, create_producer
+from confrec.tasks.store.event_feed import EventFeed
+from confrec.tasks.store.sessions import SessionStore
+from confrec.worker.broker.clients import broker_client, redis_client, state_client
+from confrec.worker.producing import (
+    create_batch_retry,
+    create_conferences,
+    create_ledger,
+    create_producer,
+    create_recording_counts,
+)
 
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
 #: Requests in flight get this long after SIGINT/SIGTERM; then the worker is killed.
@@ -76,20 +85,39 @@ def build_parts(settings: Settings) -> ServiceParts:
     tokens.reload_on_sighup()  # in the process that checks the tokens
     verifier = _verifier(settings)
     state = state_client(settings)
+    producer = create_producer(settings)
+    batches = BatchStore(state)
+    sessions = SessionStore(state, settings.session_ttl_s)
+    tokens.use_sessions(sessions)
     return ServiceParts(
-        producer=create_producer(settings),
+        producer=producer,
         ledger=create_ledger(settings, state),
         conferences=create_conferences(settings, state),
-        batches=BatchStore(state),
+        batches=batches,
         tokens=tokens,
         verifier=verifier,
         checks={"broker": BrokerProbe(settings), "redis": state.ping},
-        metrics=ServiceMetrics(),
+        metrics=ServiceMetrics(batches),  # confrec_batches_in_flight read at each scrape
         rate_limit=(
             ApiRateLimit(state, settings.api_rate_limit, settings.api_rate_burst)
             if settings.api_rate_limit
             else None
         ),
+        retries=create_batch_retry(settings, state, producer),
+        recording_counts=create_recording_counts(settings, state),
+        events=EventFeed(_blocking_client(settings), settings.results_stream),
+        events_max_clients=settings.events_max_clients,
+        events_heartbeat_s=settings.events_heartbeat_s,
+        sessions=sessions,
+    )
+
+
+def _blocking_client(settings: Settings) -> redis.Redis:
+    """The event streams' client: its reads wait up to ``MAX_BLOCK_S`` (XREAD BLOCK)."""
+    return redis_client(
+        settings.state_url,
+        socket_timeout=MAX_BLOCK_S + REDIS_CONNECT_TIMEOUT_S,
+        master_name=settings.sentinel_master,
     )
 
 

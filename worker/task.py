@@ -20,6 +20,7 @@ from confrec.tasks.job import (
     HEADER_ENQUEUED_AT,
     HEADER_RAW_JOB_ID,
     HEADER_REFUSED,
+    HEADER_RETRY_OF,
     TASK_NAME,
     JobFailed,
     Outcome,
@@ -101,18 +102,28 @@ def _dead_lettered(request: Any, dead_letter_queue: str | None) -> bool:
 
 
 def _finished(outcome: Outcome | None) -> str | None:
-    """The task's result once the outcome is published: a ``failed`` one raises
-    ``JobFailed`` (FAILURE in Flower; acked all the same, never redelivered)."""
+    """The task's result once the outcome is published, starting with its reason like
+    ``JobFailed``'s text (``ok (attempts 1)``, ``ok: already done by JOB (attempts 0)``):
+    a ``failed`` one raises ``JobFailed`` (FAILURE in Flower; acked all the same, never
+    redelivered)."""
     if outcome is None:
         return None
     if outcome.status == "failed":
         raise JobFailed.of(outcome)
-    return f"{outcome.status} (attempts {outcome.attempts})"
+    done = f": already done by {outcome.duplicate_of}" if outcome.duplicate_of else ""
+    return f"{outcome.reason}{done} (attempts {outcome.attempts})"
+
+
+class RecordStartTask(Task[Any, Any]):
+    """The task's class: its requests send an expected failure (``throws``) to monitors
+    without a traceback (``confrec.worker.task_request``, named as Celery resolves it)."""
+
+    Request = "confrec.worker.task_request:ExpectedFailureRequest"
 
 
 # Late acks, reject on loss: the app's defaults. ``throws``: logged without a traceback.
-@shared_task(name=TASK_NAME, bind=True, throws=(JobFailed,))
-def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
+@shared_task(name=TASK_NAME, bind=True, base=RecordStartTask, throws=(JobFailed,))
+def record_start(self: RecordStartTask, *args: Any, **kwargs: Any) -> str | None:
     """Start the recording of one conference; kwargs are the job's fields.
 
     Before an outcome is published nothing but ``Reject`` leaves this function, so no
@@ -126,6 +137,7 @@ def record_start(self: Task[Any, Any], *args: Any, **kwargs: Any) -> str | None:
         "enqueued_at": _header(self.request, HEADER_ENQUEUED_AT),
         "batch": _header(self.request, HEADER_BATCH),
         "raw_job_id": _header(self.request, HEADER_RAW_JOB_ID),
+        "retry_of": _header(self.request, HEADER_RETRY_OF),
     }
     try:
         parts = process_parts()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 from confrec.tasks.job import (
     HEADER_BATCH,
     HEADER_ENQUEUED_AT,
+    HEADER_RETRY_OF,
     TASK_NAME,
     RecordStartJob,
     derived_command_id,
@@ -50,6 +51,8 @@ class Enqueued:
     job_id: str
     command_id: str
     conference_id: str
+    retry_of: str | None = None
+    """The job this one sends again (``enqueue_retries``)."""
 
 
 class EnqueueError(RuntimeError):
@@ -112,6 +115,30 @@ class Producer:
             jobs, batch=batch, batch_key=batch_key, on_sent=on_sent, keep=keep, by=principal
         )
 
+    def enqueue_retries(
+        self,
+        retries: Sequence[tuple[str, RecordStartJob]],
+        *,
+        batch: str,
+        retry_of_batch: str,
+        principal: Principal | None = None,
+    ) -> dict[str, Enqueued]:
+        """Send failed jobs again (each: the job id it retries, the job with its own
+        command_id) as new jobs of ``batch``, marked ``retry_of``; returns the new job of
+        each original that was sent. An original already retried (by a concurrent retry)
+        is claimed by the ledger's step that records the new job, which is then never sent."""
+        if self.ledger is None:
+            raise ValueError("a retry needs the ledger: it claims each job it retries")
+        sent = self._enqueue(
+            (job for _, job in retries),
+            batch=batch,
+            batch_key=None,
+            by=principal,
+            retry_of=[original for original, _ in retries],
+            retry_of_batch=retry_of_batch,
+        )
+        return {one.retry_of: one for one in sent if one.retry_of}
+
     def _enqueue(
         self,
         jobs: Iterable[RecordStartJob],
@@ -122,10 +149,12 @@ class Producer:
         keep: bool = True,
         bulk: bool = True,
         by: Principal | None = None,
+        retry_of: Sequence[str] = (),
+        retry_of_batch: str | None = None,
     ) -> list[Enqueued]:
         sent: list[Enqueued] = []
         scope = by.batch_scope if by else None
-        count = 0
+        count = read = 0  # messages sent; jobs read (a retry's originals are by place)
         extra_headers = {HEADER_BATCH: batch} if batch else {}
         try:
             with self._publishing(bulk) as (producer, confirmed):
@@ -135,23 +164,39 @@ class Producer:
                     fixed = [
                         (str(uuid.uuid4()), fix_command_id(job, batch_key, scope)) for job in chunk
                     ]
+                    originals = dict(zip((j for j, _ in fixed), retry_of[read:], strict=False))
+                    read += len(chunk)
                     enqueued_at = utc_now()
                     if self.ledger is not None:
-                        self.ledger.enqueued(
-                            fixed, enqueued_at, by.name if by else "", batch, batch_key
+                        refused = self.ledger.enqueued(
+                            fixed,
+                            enqueued_at,
+                            by.name if by else "",
+                            batch,
+                            batch_key,
+                            retry_of=originals,
+                            retry_of_batch=retry_of_batch,
                         )
+                        fixed = [(j, job) for j, job in fixed if j not in refused]
                     headers = {HEADER_ENQUEUED_AT: enqueued_at, **extra_headers}
                     with producer.batch(max_size=len(chunk) + 1):  # type: ignore[attr-defined]
                         for job_id, job in fixed:
-                            self._publish(producer, job_id, job, headers, declare)
+                            retried = originals.get(job_id)
+                            marked = {**headers, HEADER_RETRY_OF: retried} if retried else headers
+                            self._publish(producer, job_id, job, marked, declare)
                             declare = []
-                    confirmed(count + len(chunk))
+                    confirmed(count + len(fixed))
                     if keep:
                         sent += [
-                            Enqueued(job_id, job.command_id or "", job.conference_id)
+                            Enqueued(
+                                job_id,
+                                job.command_id or "",
+                                job.conference_id,
+                                originals.get(job_id),
+                            )
                             for job_id, job in fixed
                         ]
-                    count += len(chunk)
+                    count += len(fixed)
                     if on_sent is not None:
                         on_sent(count)
         except (BatchPublishError, OperationalError, RedisError, OSError) as exc:

@@ -8,7 +8,7 @@ enqueue, a delivery's start, the outcome, a recording state), so answering a bat
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -33,6 +33,10 @@ class BatchSummary:
     total: int
     counts: dict[str, int]
     """One count per list of ``keys.BATCH_LISTS`` (but ``all``: that is ``total``)."""
+    retry_of: str | None = None
+    """The batch whose failed jobs this one sends again (docs/retry.md)."""
+    retries: tuple[str, ...] = ()
+    """The batches that retried this one's jobs, oldest first."""
 
     @property
     def in_flight(self) -> bool:
@@ -52,6 +56,8 @@ class BatchSummary:
             "reasons": {name: self.counts[name] for name in REASONS},
             "already_done": self.counts["already_done"],
             "recordings": {name: self.counts[name] for name in RECORDING_STATES},
+            "retry_of": self.retry_of,
+            "retries": list(self.retries),
         }
 
 
@@ -61,6 +67,8 @@ class Page:
 
     items: list[str]
     cursor: str | None
+    seqs: list[int] = field(default_factory=list)
+    """A job list's: each job's place in its batch (1-based), beside ``items``."""
 
 
 class BatchStore:
@@ -119,7 +127,8 @@ class BatchStore:
             key, low, "+inf", start=0, num=limit, withscores=True
         )
         more = len(rows) == limit
-        return Page([job for job, _ in rows], f"{rows[-1][1]:.0f}" if more else None)
+        seqs = [int(seq) for _, seq in rows]
+        return Page([job for job, _ in rows], f"{rows[-1][1]:.0f}" if more else None, seqs)
 
 
 def _summary(batch_id: str, fields: dict[str, str]) -> BatchSummary:
@@ -130,4 +139,6 @@ def _summary(batch_id: str, fields: dict[str, str]) -> BatchSummary:
         batch_key=fields.get("batch_key") or None,
         total=int(fields.get("total", 0)),
         counts={name: int(fields.get(name, 0)) for name in keys.BATCH_LISTS if name != "all"},
+        retry_of=fields.get("retry_of") or None,
+        retries=tuple(filter(None, fields.get("retries", "").split(","))),
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,7 +91,12 @@ class ConferenceStore:
                 "payload": rec.model_dump(exclude_none=True),
             }
         entry_id = self._store(
-            keys=[keys.conference_recordings(rec.conference_id), self.stream],
+            keys=[
+                keys.conference_recordings(rec.conference_id),
+                self.stream,
+                keys.conference_facts(rec.conference_id),
+                keys.RECORDING_DIRTY,
+            ],
             args=[
                 self._ttl_s,
                 self._maxlen,
@@ -102,6 +108,7 @@ class ConferenceStore:
                 owner or "",
                 command_id or "",
                 self._per_conference,
+                keys.dirty_conference(rec.conference_id),
             ],
         )
         return StoredRecording(str(entry_id), owner) if entry_id else None
@@ -118,6 +125,7 @@ class ConferenceStore:
                 keys.conference_facts(conference_id),
                 keys.conference_jobs(conference_id),
                 keys.RECONCILE_DUE,
+                keys.RECORDING_DIRTY,
             ],
             args=[
                 repr(now),
@@ -127,6 +135,7 @@ class ConferenceStore:
                 occurred_at or "",
                 repr(now),
                 conference_member(conference_id),
+                keys.dirty_conference(conference_id),
             ],
         )
         return bool(stored)
@@ -141,16 +150,30 @@ class ConferenceStore:
         return bool(self._redis.exists(keys.WEBHOOKS_REFUSED))
 
     def mark_final(self, conference_id: str, at: float) -> None:
-        """A list past the grace was made: a job with no recording is now ``not_saved``."""
+        """A list past the grace was made: a job with no recording is now ``not_saved``.
+        One MULTI with the mark that its jobs' recording states are to be counted again."""
         key = keys.conference_facts(conference_id)
-        self._redis.hset(key, "final_at", repr(at))
-        self._redis.expire(key, self._ttl_s)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, "final_at", repr(at))
+            self._changed(pipe, conference_id)
+            pipe.execute()
 
     def index_job(self, conference_id: str, job_id: str) -> None:
-        """A job whose conference name resolved to this id joins its candidates."""
+        """A job whose conference name resolved to this id joins its candidates (which
+        changes who owns what: the conference's recording states are counted again)."""
         key = keys.conference_jobs(conference_id)
-        self._redis.sadd(key, job_id)
-        self._redis.expire(key, self._ttl_s)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, job_id)
+            pipe.expire(key, self._ttl_s)
+            self._changed(pipe, conference_id)
+            pipe.execute()
+
+    def _changed(self, pipe: Any, conference_id: str) -> None:
+        """In the caller's MULTI: the facts' version moves on, the conference is marked."""
+        key = keys.conference_facts(conference_id)
+        pipe.hincrby(key, keys.FACTS_VERSION, 1)
+        pipe.expire(key, self._ttl_s)
+        pipe.sadd(keys.RECORDING_DIRTY, keys.dirty_conference(conference_id))
 
     def facts(self, conference_id: str) -> ConferenceFacts:
         """Everything stored about the conference, in two round trips: the jobs are read
@@ -172,6 +195,15 @@ class ConferenceStore:
             end_reason=ended.get("end_reason") or None,
             final_at=_float(ended.get("final_at")),
         )
+
+    def ended_among(self, conference_ids: Iterable[str]) -> set[str]:
+        """Those of ``conference_ids`` whose end is stored, in one round trip (what a
+        retry asks of many conferences; ``facts`` reads one whole)."""
+        ids = list(dict.fromkeys(conference_ids))
+        pipe = self._redis.pipeline(transaction=False)
+        for conference_id in ids:
+            pipe.hexists(keys.conference_facts(conference_id), "ended_at")
+        return {c for c, ended in zip(ids, pipe.execute(), strict=True) if ended}
 
 
 def _owner(facts: ConferenceFacts, rec: Recording) -> str | None:

@@ -44,6 +44,10 @@ class JobRecord:
     """The batch confrec's producer enqueued it in (counted there)."""
     labels: dict[str, str] | None = None
     """Its producer's labels."""
+    retry_of: str | None = None
+    """The failed job this one sends again (docs/retry.md)."""
+    retried_as: str | None = None
+    """The job that sent this one again, once retried."""
 
     @property
     def window(self) -> JobWindow | None:
@@ -64,7 +68,7 @@ def parse_record(job_id: str, reply: Any) -> JobRecord | None:
     ]
     if known != "1":
         return None
-    region, name_state, resolved_id, principal, batch, labels = reply[14:20]
+    region, name_state, resolved_id, principal, batch, labels, retry_of, retried_as = reply[14:22]
     return JobRecord(
         conference_id=conference_id or None,
         command_id=command_id or None,
@@ -80,4 +84,6 @@ def parse_record(job_id: str, reply: Any) -> JobRecord | None:
         principal=principal or None,
         batch=batch or None,
         labels=json.loads(labels) if labels else None,
+        retry_of=retry_of or None,
+        retried_as=retried_as or None,
     )

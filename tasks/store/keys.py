@@ -101,6 +101,12 @@ UNDELIVERABLE_TTL_S = 7 * 24 * 3600
 """``UNDELIVERABLE`` expires this long after the last message set aside in it."""
 
 
+def session(digest: str) -> str:
+    """Hash of one browser session of ``confrec serve`` (principal, token digest), expiring
+    after ``CONFREC_SESSION_TTL_S``; named by a digest of the session id, never the id."""
+    return f"{PREFIX}:session:{digest}"
+
+
 def inflight(consumer: str) -> str:
     """List of messages a consumer has fetched and not yet recorded as unacked."""
     return f"{PREFIX}:inflight:{consumer}"
@@ -163,10 +169,32 @@ BATCH_LISTS = (
 
 RECORDING_STATES = f"{PREFIX}:recording-states"
 """Stream of batch jobs' recording state changes (fields job_id, batch, principal,
-conference_id, state, reason), appended in the step that counts the change in the job's
-batch; trimmed like the results stream. ``GET /v1/events`` reads it beside the results."""
+conference_id, state, reason, labels: JSON or ''), appended in the step that counts the
+change in the job's batch; trimmed like the results stream. ``GET /v1/events`` reads it
+beside the results."""
 
 RECORDING_DIRTY = f"{PREFIX}:recording-states:dirty"
 """Set of conferences (``c:<id>``) and jobs (``j:<id>``) whose facts changed since their
 batch jobs' recording states were last counted: marked in the step that changed them,
 cleared by the step that counts them, so a process killed in between leaves work, not drift."""
+
+FACTS_VERSION = "v"
+"""Field HINCRBY'd in a conference's facts hash, and in a job's state hash, by each step
+that changes what a recording state is computed from (``lua/recording_counts.lua``
+applies states only if the versions it was computed at still stand)."""
+
+
+def dirty_conference(conference_id: str) -> str:
+    """``RECORDING_DIRTY``'s member for a conference (the form of the schedule's)."""
+    return "c:" + canonical_conference(conference_id)
+
+
+def dirty_job(job_id: str) -> str:
+    """``RECORDING_DIRTY``'s member for one job (its name resolved; a duplicate)."""
+    return "j:" + job_id
+
+
+def job_followers(job_id: str) -> str:
+    """Set of the batch jobs that sent nothing (``duplicate_of``) and show this job's
+    recording state: counted again whenever this job's are."""
+    return f"{job_state(job_id)}:followers"

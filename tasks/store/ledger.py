@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,20 +111,34 @@ class JobLedger:
         by: str = "",
         batch: str | None = None,
         batch_key: str | None = None,
-    ) -> None:
+        *,
+        retry_of: Mapping[str, str] | None = None,
+        retry_of_batch: str | None = None,
+    ) -> set[str]:
         """Record jobs (job id, job with its command_id) as queued at ``at``, in one round
         trip, with the principal that enqueued them ("": the CLI, or another service) and
-        their labels; a ``batch`` counts them in the same step (``lua/batch.lua``)."""
+        their labels; a ``batch`` counts them in the same step (``lua/batch.lua``) and
+        keeps each job's request fields, so it can be sent again. ``retry_of`` (new job id
+        → the job it retries, of batch ``retry_of_batch``): each original is claimed in the
+        same step; returns the new jobs left out because theirs was already retried (or is
+        gone): their messages must not be sent."""
         if not jobs:
-            return
+            return set()
+        retries = retry_of or {}
         args: list[str | int] = [self._ttl_s, at, by, batch or "", int(time.time() * 1000)]
-        args.append(batch_key or "")
+        args += [batch_key or "", retry_of_batch or ""]
+        originals: list[str] = []
         for job_id, job in jobs:
             labels = json.dumps(job.labels, separators=(",", ":")) if job.labels else ""
-            args += [job_id, job.conference_id, job.command_id or "", labels]
+            fields = _fields(job) if batch else ""
+            original = retries.get(job_id, "")
+            args += [job_id, job.conference_id, job.command_id or "", labels, fields, original]
+            if original:
+                originals.append(keys.job_state(original))
         batch_keys = [keys.batch(batch or "-"), keys.batches_of(by or None), keys.BATCHES]
         job_keys = [keys.job_state(job_id) for job_id, _ in jobs]
-        self._enqueued(keys=batch_keys + job_keys, args=args)
+        refused: Any = self._enqueued(keys=batch_keys + job_keys + originals, args=args)
+        return set(refused)
 
     def begin(
         self,
@@ -174,8 +188,12 @@ class JobLedger:
         number, attempts = (int(v) for v in reply)
         return Fault(number=number, attempts=attempts)
 
-    def publish(self, outcome: Outcome, started: Started | None = None) -> str | None:
+    def publish(
+        self, outcome: Outcome, started: Started | None = None, *, nothing: int = 0
+    ) -> str | None:
         """Append the outcome unless this job already has one; returns the entry id or None.
+        ``nothing``: the delivery's last attempts known to have started nothing, not yet
+        counted by the throttle's step (``nothing_started``: what a retry judges by).
 
         With ``started`` (the job's 2xx), the same step stores its start window, makes
         the job a candidate for its conference's recordings (or, for a name, schedules
@@ -197,12 +215,16 @@ class JobLedger:
             self._retention_ms,
             outcome.reason,
             "1" if outcome.duplicate_of else "",
+            nothing,
         ]
         if started is not None:
             by_name = conference_is_name(outcome.conference_id)
             job_keys.append(keys.RECONCILE_DUE)
             if not by_name:
-                job_keys.append(keys.conference_jobs(outcome.conference_id))
+                conference = outcome.conference_id
+                job_keys.append(keys.conference_jobs(conference))
+                job_keys.append(keys.conference_recordings(conference))
+                job_keys.append(keys.conference_facts(conference))
             member = (
                 name_member(outcome.job_id) if by_name else conference_member(outcome.conference_id)
             )
@@ -215,7 +237,9 @@ class JobLedger:
                 started.region,
                 member,
                 repr(started.poll_at),
+                keys.dirty_conference(outcome.conference_id),
             ]
+        job_keys.append(keys.RECORDING_DIRTY)  # always last
         entry_id = self._publish(keys=job_keys, args=args)
         if not entry_id:
             return None
@@ -243,8 +267,20 @@ class JobLedger:
         return parse_record(job_id, reply)
 
     def set_name_state(self, job_id: str, state: NameState, resolved_id: str | None = None) -> None:
-        """Record how resolving the job's conference name went."""
+        """Record how resolving the job's conference name went; one MULTI with the mark
+        that its recording state is to be counted again."""
         key = keys.job_state(job_id)
-        if resolved_id:  # first: whoever reads "resolved" finds the id
-            self._client.hset(key, "resolved_id", resolved_id)
-        self._client.hset(key, "name_state", state)
+        with self._client.pipeline(transaction=True) as pipe:
+            if resolved_id:  # with it: whoever reads "resolved" finds the id
+                pipe.hset(key, "resolved_id", resolved_id)
+            pipe.hset(key, "name_state", state)
+            pipe.hincrby(key, keys.FACTS_VERSION, 1)
+            pipe.sadd(keys.RECORDING_DIRTY, keys.dirty_job(job_id))
+            pipe.execute()
+
+
+def _fields(job: RecordStartJob) -> str:
+    """The job's request fields as kept for a retry (conference, command_id and labels are
+    kept apart)."""
+    body = job.model_dump(exclude_none=True, exclude={"conference_id", "command_id", "labels"})
+    return json.dumps(body, separators=(",", ":"))

@@ -40,7 +40,8 @@ class TakeRequest:
     keys: list[str]
     """Bucket, pause, job state."""
     args: list[str]
-    """Rate, burst, now, budget (ms), reserved."""
+    """Rate, burst, now, budget (ms), reserved, earlier attempts now known to have started
+    nothing."""
 
 
 @dataclass(frozen=True)
@@ -83,28 +84,35 @@ class FleetThrottle:
         self._sleep = sleep
 
     def request(
-        self, job_id: str, deadline: float | None, *, reserved: bool = False
+        self, job_id: str, deadline: float | None, *, reserved: bool = False, nothing: int = 0
     ) -> TakeRequest:
         """The ask for a token for the next attempt of ``job_id`` (see ``acquire``)."""
         budget = "" if deadline is None else str(int((deadline - time.monotonic()) * 1000))
         return TakeRequest(
             [keys.RATE_BUCKET, keys.FLEET_PAUSE, keys.job_state(job_id)],
-            [*self._limit, repr(time.time()), budget, "1" if reserved else ""],
+            [*self._limit, repr(time.time()), budget, "1" if reserved else "", str(nothing)],
         )
 
     def acquire(
-        self, job_id: str, deadline: float | None = None, *, taken: tuple[int, int] | None = None
+        self,
+        job_id: str,
+        deadline: float | None = None,
+        *,
+        taken: tuple[int, int] | None = None,
+        nothing: int = 0,
     ) -> bool:
         """Wait for permission to send an attempt of ``job_id`` and record it; False if
         permission would come after ``deadline`` (a ``time.monotonic()`` value), so a job
         never outlives its retry deadline here. Tokens are reserved in the order asked.
-        ``taken``: the answer to a ``request`` another script already ran (code, ms)."""
+        ``taken``: the answer to a ``request`` another script already ran (code, ms).
+        ``nothing``: earlier attempts now known to have started nothing, recorded with
+        this one (True: recorded; False: still the caller's to record)."""
         reserved, waited = False, 0.0
         while True:
             if taken is not None:
                 (code, wait_ms), taken = taken, None
             else:
-                ask = self.request(job_id, deadline, reserved=reserved)
+                ask = self.request(job_id, deadline, reserved=reserved, nothing=nothing)
                 code, wait_ms = (int(part) for part in self._take(keys=ask.keys, args=ask.args))
             too_late = deadline is not None and time.monotonic() + wait_ms / 1000 > deadline
             if code in (GO, REFUSED) or too_late:

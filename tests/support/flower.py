@@ -65,3 +65,19 @@ STATES = {"succeeded": "SUCCESS", "failed": "FAILURE"}
 def job_states(flower: Flower, job_ids: list[str]) -> dict[str, str | None]:
     tasks = flower_tasks(flower)
     return {job_id: tasks.get(job_id, {}).get("state") for job_id in job_ids}
+
+
+def table_rows(flower: Flower) -> dict[str, dict[str, Any]]:
+    """The rows of the tasks table as the page gets them (``/tasks/datatable``, which runs
+    ``confrec flower``'s formatting), by task id."""
+    params: dict[str, str] = {
+        "draw": "1",
+        "start": "0",
+        "length": "1000",
+        "order[0][column]": "0",
+        "order[0][dir]": "desc",
+        "columns[0][data]": "received",
+    }
+    response = flower.get("/tasks/datatable", AUTH, **params)
+    assert response.status_code == 200, response.text
+    return {row["uuid"]: row for row in response.json()["data"]}

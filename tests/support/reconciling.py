@@ -38,17 +38,30 @@ def started_job(client: redis.Redis, conference_id: str, *, poll_at: float | Non
     job = RecordStartJob(conference_id=conference_id, format="wav", command_id=str(uuid.uuid4()))
     ledger = JobLedger(client, RESULTS)
     ledger.enqueued([(job_id, job)], iso(time.time()))
+    publish_started(ledger, job_id, job, poll_at=poll_at)
+    return job_id
+
+
+def publish_started(
+    ledger: JobLedger,
+    job_id: str,
+    job: RecordStartJob,
+    *,
+    poll_at: float | None = None,
+    skew_s: float = 3.0,
+) -> None:
+    """The job's 2xx published now, as a worker publishes it."""
     outcome = Outcome(
         job_id=job_id,
-        conference_id=conference_id,
+        conference_id=job.conference_id,
         command_id=job.command_id,
         status="succeeded",
         reason="ok",
     )
     now = time.time()
-    started = Started(now, 0.0, 3.0, "wav", "single", "", now if poll_at is None else poll_at)
+    when = now if poll_at is None else poll_at
+    started = Started(now, 0.0, skew_s, job.format, "single", "", when)
     assert ledger.publish(outcome, started)
-    return job_id
 
 
 def reconciler(

@@ -206,12 +206,14 @@ class System:
         for proc in self.workers:
             proc.stop()
 
-    def enqueue(self, conference_ids: list[str], **fields: object) -> list[str]:
+    def enqueue(
+        self, conference_ids: list[str], batch: str | None = None, **fields: object
+    ) -> list[str]:
         jobs = [
             RecordStartJob.model_validate({"conference_id": c, "format": "wav", **fields})
             for c in conference_ids
         ]
-        return [sent.job_id for sent in self.producer().enqueue_many(jobs)]
+        return [sent.job_id for sent in self.producer().enqueue_many(jobs, batch=batch)]
 
     def published(self) -> int:
         return int(self.state.xlen(self.settings.results_stream))

@@ -2,7 +2,8 @@
 
 A kill can land anywhere: between the fetch and kombu's unacked record (the window the
 reliable fetch closes), mid-HTTP, between the outcome and the ack. Every job must still
-end with exactly one outcome, and every conference see one command_id and one recording.
+end with exactly one outcome, and every conference see one command_id and one recording;
+the jobs' batch counts each of them once (its counters move in the steps they count).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
+from confrec.tasks.store.batches import BatchStore
 from confrec.worker.local.processes import ManagedProcess, wait_until
 from tests.support.system import BROKERS, QUICK_REDELIVERY, System
 
@@ -34,7 +36,8 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     workers = [system.start_worker(f"chaos{i}", concurrency=8, mingle=True) for i in range(WORKERS)]
     tag = uuid.uuid4().hex[:8]
     conferences = [f"chaos-{tag}-{i:05d}" for i in range(JOBS)]
-    job_ids = system.enqueue(conferences)
+    batch = f"chaos-{tag}"
+    job_ids = system.enqueue(conferences, batch=batch)
 
     # Kill as the outcomes flow, a kill every JOBS / (KILLS + 6) outcomes, so the kills
     # spread over the run whatever the machine's speed; a fresh worker replaces each.
@@ -59,6 +62,14 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     second_ids = [c for c in conferences if len(stats[c]["command_ids"]) != 1]
     second_recordings = [c for c in conferences if stats[c]["recordings"] != 1]
     assert (second_ids, second_recordings) == ([], []), f"seed {seed}"
+    summary = BatchStore(system.state).summary(batch)
+    assert summary is not None, f"seed {seed}"
+    assert (summary.total, summary.counts["finished"], summary.counts["succeeded"]) == (
+        JOBS,
+        JOBS,
+        JOBS,
+    ), f"seed {seed}: {summary.as_dict()}"
+    assert summary.counts["queued"] + summary.counts["running"] == 0, f"seed {seed}"
     hit = sum(1 for o in outcomes.values() if o[0].redelivered)
     recovered = int(system.client.get("confrec:recovered") or 0) if broker == "redis" else 0
     print(

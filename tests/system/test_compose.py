@@ -270,16 +270,24 @@ def test_docker_compose_accepts_the_file_and_requires_the_secrets(tmp_path: Path
         assert message in refused.stderr
 
 
-def test_the_monitoring_profile_scrapes_the_workers_metrics_port() -> None:
+def test_the_monitoring_profile_scrapes_the_workers_and_serves_metrics_ports() -> None:
     """Prometheus scrapes every worker replica on the port the worker is told to serve,
-    and Grafana gets the files its mounts name."""
+    and every serve replica on the port serve listens on; Grafana gets the files its
+    mounts name. (tests/system/test_prometheus.py runs this config's jobs for real.)"""
     found = services()
     for service in MONITORING:
         for volume in found[service]["volumes"]:
             source = volume.split(":")[0]
             assert not source.startswith("./") or (ROOT / source).exists(), volume
     config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    (job,) = config["scrape_configs"]
-    (discovery,) = job["dns_sd_configs"]
-    assert discovery["names"] == ["worker"] and discovery["type"] == "A"
-    assert discovery["port"] == int(found["worker"]["environment"]["CONFREC_METRICS_PORT"])
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    serve_argv = shlex.split(found["serve"]["command"])
+    ports = {
+        "worker": int(found["worker"]["environment"]["CONFREC_METRICS_PORT"]),
+        "serve": int(serve_argv[serve_argv.index("--port") + 1]),
+    }
+    assert set(jobs) == {f"confrec-{service}" for service in ports}
+    for service, port in ports.items():
+        (discovery,) = jobs[f"confrec-{service}"]["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery["type"] == "A"
+        assert discovery["port"] == port

@@ -1,7 +1,8 @@
 """Flower as operators run it: ``confrec flower`` on the test broker, behind basic auth.
 
-Our jobs show up by name with state, runtime and their readable kwargs, and the API key
-appears nowhere Flower serves or logs.
+Our jobs show up by name with state, runtime and their readable kwargs; the tasks table
+shows each job's conference and outcome reason; an expected rejection carries its reason
+and no traceback; and the API key appears nowhere Flower serves or logs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,19 @@ import pytest
 
 from confrec.tasks.job import TASK_NAME, RecordStartJob
 from confrec.worker.local.processes import free_port, wait_until
-from tests.support.flower import PASSWORD, STATES, USER, Flower, flower_tasks, job_states, watching
+from tests.support.flower import (
+    PASSWORD,
+    STATES,
+    USER,
+    Flower,
+    flower_tasks,
+    job_states,
+    table_rows,
+    watching,
+)
 from tests.support.system import API_KEY, System, unique
+
+MISSING = "rejected: 404 90058 Invalid conference_id (attempts 1)"
 
 
 def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
@@ -36,21 +48,25 @@ def test_jobs_show_in_flower_with_state_runtime_and_readable_kwargs(
 
     states = {job_id: STATES[found] for job_id, found in status.items()}
     wait_until(lambda: job_states(flower, list(sent)) == states, 15, "flower showing every job")
-    tasks = flower_tasks(flower)
+    tasks, rows = flower_tasks(flower), table_rows(flower)
+    reason = {"succeeded": "ok (attempts 1)", "failed": MISSING}
     for job_id, job in sent.items():
         task = tasks[job_id]
         assert task["name"] == TASK_NAME
         assert task["worker"].startswith(f"{worker}@")
         if status[job_id] == "succeeded":
             assert isinstance(task["runtime"], float) and task["runtime"] > 0
-            assert task["result"] == repr("succeeded (attempts 1)")
+            assert task["result"] == repr("ok (attempts 1)")
         else:  # the missing- conference: Telnyx's 404 (a task-failed event has no runtime)
             assert task["failed"] > task["started"]
-            assert "rejected: 404 90058 Invalid conference_id (attempts 1)" in task["exception"]
+            assert MISSING in task["exception"]
         kwargs = ast.literal_eval(task["kwargs"])  # readable: exactly the job's fields
         assert kwargs == job.task_kwargs()
         assert job.conference_id in task["kwargs"]
         assert f"'command_id': '{job.command_id}'" in task["kwargs"]
+        # The table: the conference (args column) and the outcome's reason (Result).
+        assert rows[job_id]["args"] == f"conference={job.conference_id}"
+        assert rows[job_id]["result"] == reason[status[job_id]]
 
 
 def test_a_rejected_job_is_a_failure_with_its_reason_and_still_one_outcome(
@@ -69,7 +85,8 @@ def test_a_rejected_job_is_a_failure_with_its_reason_and_still_one_outcome(
     task = flower_tasks(flower)[rejected]
     assert "rejected: 422 90019 Conference has already ended (attempts 1)" in task["exception"]
     assert "JobFailed" in task["exception"]
-    assert flower_tasks(flower)[succeeded]["result"] == repr("succeeded (attempts 1)")
+    assert task["traceback"] is None  # expected: its reason, no Python traceback
+    assert flower_tasks(flower)[succeeded]["result"] == repr("ok (attempts 1)")
     assert len(system.sim_requests(ended)) == 1  # not redelivered: one request to Telnyx
     assert system.settled()
 

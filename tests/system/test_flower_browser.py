@@ -1,7 +1,7 @@
 """Flower's tasks page in a real browser (headless Debian chromium): the table Flower
-fills by JavaScript shows each job with its state, and its "Failed" filter
-(``/tasks?state=FAILURE``) holds the rejected job and none of the others; the job's
-own page says why it failed."""
+fills by JavaScript shows each job with its state, conference and outcome reason, and its
+"Failed" filter (``/tasks?state=FAILURE``) holds the rejected job and none of the others;
+the job's own page says why it failed, with no traceback."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def test_the_tasks_page_shows_each_job_with_its_state(
     system: System, flower: Flower, tmp_path: Path
 ) -> None:
     wait_until(lambda: watching(flower, system), 20, "flower seeing the workers' task events")
-    succeeded = system.enqueue([unique(), unique()])
-    (rejected,) = system.enqueue([unique("ended-")])
+    conferences = [unique(), unique(), unique("ended-")]
+    *succeeded, rejected = system.enqueue(conferences)
     system.outcomes([*succeeded, rejected])
     expected = {job_id: "SUCCESS" for job_id in succeeded} | {rejected: "FAILURE"}
     wait_until(lambda: job_states(flower, list(expected)) == expected, 15, "flower's task states")
@@ -65,5 +65,13 @@ def test_the_tasks_page_shows_each_job_with_its_state(
     wait_until(lambda: shown("/tasks", expected), 90, "the tasks page showing every job", 0.5)
     wait_until(lambda: shown("/tasks?state=FAILURE", {rejected: "FAILURE"}), 60, "Failed", 0.5)
     assert not set(succeeded) & set(pages["/tasks?state=FAILURE"])
+    ended = "rejected: 422 90019 Conference has already ended (attempts 1)"
+    reasons = ["ok (attempts 1)", "ok (attempts 1)", ended]
+    for job_id, conference, reason in zip(
+        [*succeeded, rejected], conferences, reasons, strict=True
+    ):
+        row = pages["/tasks"][job_id]  # the conference (args column) and the reason (Result)
+        assert f">conference={conference}<" in row and f">{reason}<" in row, row
     detail = dump_dom(f"{base}/task/{rejected}", tmp_path / "profile")  # the job's own page
-    assert "rejected: 422 90019 Conference has already ended (attempts 1)" in detail
+    assert ended in detail
+    assert "<dt>Traceback</dt>" not in detail and "most recent call last" not in detail

@@ -59,5 +59,5 @@ def test_serve_meets_its_own_openapi_document(
     summary = re.search(r"(\d+) generated, (\d+) passed", out)
     assert run.returncode == 0 and summary, out[-6000:]
     print(out[out.rfind("API Operations:") :])  # scripts/fuzz-api shows it
-    assert re.search(r"Selected: 6/6\s+Tested: 6", out), out[-3000:]
+    assert re.search(r"Selected: (\d+)/\1\s+Tested: \1\b", out), out[-3000:]  # every operation
     assert int(summary[1]) == int(summary[2]) >= EXAMPLES * 5

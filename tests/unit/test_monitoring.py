@@ -131,7 +131,9 @@ def test_a_delivery_that_raised_counts_as_faulty_before_it_is_requeued() -> None
 
 def test_the_task_raises_job_failed_only_for_a_failed_outcome() -> None:
     succeeded = outcome(status="succeeded", reason="ok", attempts=2)
-    assert _finished(succeeded) == "succeeded (attempts 2)"
+    assert _finished(succeeded) == "ok (attempts 2)"  # the reason first, as JobFailed's
+    again = outcome(status="succeeded", reason="ok", attempts=0, duplicate_of="j0")
+    assert _finished(again) == "ok: already done by j0 (attempts 0)"
     assert _finished(None) is None  # another delivery published it
     with pytest.raises(JobFailed, match=r"^rejected: 404 \(attempts 1\)$"):
         _finished(outcome(status="failed", reason="rejected", http_status=404, attempts=1))

@@ -32,6 +32,7 @@ def test_exit_codes_are_the_documented_numbers() -> None:
         "NOT_SAVED": 8,
         "WEBHOOKS_UNVERIFIED": 9,
         "RECONCILE_FAILED": 10,
+        "INTERRUPTED": 130,
     }
 
 

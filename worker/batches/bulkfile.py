@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,11 @@ def validate_file(path: Path) -> Validation:
     return result
 
 
-def iter_jobs(path: Path) -> Iterator[RecordStartJob]:
-    """The jobs of a file that ``validate_file`` found clean."""
-    for _, row in read_rows(path):
+def iter_jobs(path: Path, lines: array[int] | None = None) -> Iterator[RecordStartJob]:
+    """The jobs of a file that ``validate_file`` found clean; with ``lines``, each job's
+    line number is appended to it as the job is read, so ``lines[seq - 1]`` is the line of
+    the job ``seq`` places in its batch (4 bytes a row: a 100,000-row file stays flat)."""
+    for line_no, row in read_rows(path):
+        if lines is not None:
+            lines.append(line_no)
         yield RecordStartJob.model_validate(row)

@@ -16,6 +16,7 @@ from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
 from confrec.tasks.status import SETTLED, JobStatus
 from confrec.tasks.store.streams import ResultsStream
+from confrec.worker.batches.failures import Failure
 
 #: Before the first outcome: workers starting, connecting and reaching the queue.
 WAIT_STARTUP_S = 30.0
@@ -36,6 +37,9 @@ STATES_EVERY_S = 1.0
 
 
 RECORDING_STATES = ("saved", "not_saved", "unknown", "ambiguous", "pending")
+OK = ("succeeded", "ok")
+#: The summary's row of succeeded jobs that sent nothing (a re-run's rows).
+ALREADY_DONE = "already done (nothing sent)"
 
 
 @dataclass
@@ -44,6 +48,11 @@ class Tally:
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     retried: Counter[tuple[str, str]] = field(default_factory=Counter)
+    already_done: int = 0
+    """Succeeded jobs that sent nothing: their command_id had already started a recording
+    (``duplicate_of``: a re-run with the same ``--batch-key``, or a repeated row)."""
+    failures: list[Failure] = field(default_factory=list)
+    """Each failed job, small (``Failure``), in the order the outcomes came."""
     started: set[str] | None = None
     """With ``--until-saved``: the jobs Telnyx accepted (a duplicate of another job's
     command included: its recording is its original's), whose recording is awaited."""
@@ -67,6 +76,10 @@ class Tally:
         self.counts[key] += 1
         if outcome.attempts > 1:
             self.retried[key] += 1
+        if outcome.duplicate_of is not None and key == OK:
+            self.already_done += 1
+        if outcome.status == "failed":
+            self.failures.append(Failure.of(outcome))
         if self.started is not None and outcome.status == "succeeded":
             self.started.add(outcome.job_id)
 
@@ -85,6 +98,7 @@ class Tally:
             "failed": self.failed,
             "by_reason": {f"{s}/{r}": n for (s, r), n in sorted(self.counts.items())},
             "retried": sum(self.retried.values()),
+            "already_done": self.already_done,
         } | (
             {"started": len(self.started)} | {s: self.count(s) for s in RECORDING_STATES}
             if self.started is not None
@@ -117,9 +131,11 @@ def wait_for_batch(
     timeout_s: float,
     on_outcome: Callable[[Outcome, Tally], None] | None = None,
     tally: Tally | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> tuple[Tally, bool]:
     """Follow the stream from ``after`` until ``total`` outcomes of ``batch`` arrived,
-    counting them into ``tally`` (a new one by default).
+    counting them into ``tally`` (a new one by default); ``on_idle`` is called whenever a
+    read brought none of them (at least every half second).
 
     Returns the tally and whether it is complete (False when ``timeout_s`` ran out).
     """
@@ -134,6 +150,8 @@ def wait_for_batch(
                 on_outcome(entry.outcome, tally)
             if tally.done >= total:
                 return tally, True
+        elif on_idle is not None:
+            on_idle()
         if time.monotonic() > deadline:
             return tally, False
     return tally, False
@@ -173,7 +191,8 @@ def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
     if followed:
         table.add_column("recordings saved", justify="right")
     saved = tally.saved
-    for (status, reason), n in sorted(tally.counts.items()):
+    rows = _rows(tally)
+    for (status, reason), n in rows:
         style = "green" if status == "succeeded" else "red"
         row = [f"[{style}]{status}[/{style}]", reason, str(n), str(tally.retried[(status, reason)])]
         table.add_row(*row, *([str(saved) if status == "succeeded" else "-"] if followed else []))
@@ -181,6 +200,19 @@ def summary_table(tally: Tally, title: str = "Outcomes") -> Table:
     total = ["total", "", str(tally.done), str(sum(tally.retried.values()))]
     table.add_row(*total, *([str(saved)] if followed else []))
     return table
+
+
+def _rows(tally: Tally) -> list[tuple[tuple[str, str], int]]:
+    """(status, reason) and jobs, sorted; the succeeded jobs that sent nothing on a row of
+    their own, right after the ones that did."""
+    rows: list[tuple[tuple[str, str], int]] = []
+    for key, n in sorted(tally.counts.items()):
+        if key == OK and tally.already_done:
+            rows += [(OK, n - tally.already_done)] if n > tally.already_done else []
+            rows.append((("succeeded", ALREADY_DONE), tally.already_done))
+        else:
+            rows.append((key, n))
+    return rows
 
 
 def outcome_line(outcome: Outcome, as_json: bool, recording: str | None = None) -> str:
@@ -195,7 +227,8 @@ def outcome_line(outcome: Outcome, as_json: bool, recording: str | None = None) 
     errors = "; ".join(f"{e.code} {e.title}" for e in outcome.errors)
     saved = f" recording={recording}" if recording else ""
     return (
-        f"{outcome.finished_at}  {outcome.status:<9} {outcome.reason:<17} http={http} "
+        f"{outcome.finished_at}  {outcome.job_id}  {outcome.status:<9} {outcome.reason:<17} "
+        f"http={http} "
         f"attempts={outcome.attempts}{saved}  {outcome.conference_id!r}  {errors}"
     ).rstrip()
 
@@ -208,6 +241,8 @@ def status_lines(status: JobStatus) -> list[str]:
         f"command_id     {status.command_id}",
         f"state          {status.state}",
     ]
+    if status.labels:
+        lines.append(f"labels         {json.dumps(status.labels, ensure_ascii=False)}")
     if status.outcome is not None:
         lines.append(f"outcome        {outcome_line(status.outcome, as_json=False)}")
     view = status.recording

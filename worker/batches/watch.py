@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from array import array
 from dataclasses import dataclass
 
 import redis
@@ -17,7 +18,9 @@ from confrec.config.settings import Settings
 from confrec.tasks.job import Outcome
 from confrec.tasks.status import recording_states
 from confrec.tasks.store.streams import ResultsStream
+from confrec.worker.batches.failures import Failure, placed
 from confrec.worker.batches.report import (
+    ALREADY_DONE,
     RECORDING_STATES,
     RECORDINGS_WAIT_S,
     Tally,
@@ -27,7 +30,8 @@ from confrec.worker.batches.report import (
     wait_for_batch,
     wait_for_recordings,
 )
-from confrec.worker.broker.clients import state_client
+from confrec.worker.batches.stall import StallWatch
+from confrec.worker.broker.clients import broker_client, state_client
 from confrec.worker.exitcodes import ExitCode
 from confrec.worker.producing import create_conferences, create_ledger
 
@@ -57,6 +61,8 @@ class Waited:
     enqueued: int
     timeout_s: float
     tally: Tally
+    failed_rows: tuple[Failure, ...] = ()
+    """Each failed job, placed (its line), in batch order."""
 
     @property
     def missing(self) -> int:
@@ -79,12 +85,13 @@ class Waited:
             "complete": self.missing == 0 and self.unsaved == 0,
             "missing": self.missing,
             "timeout_s": self.timeout_s,
+            "failed_rows": [f.as_dict() for f in self.failed_rows],
         }
 
 
 class BatchWatch:
     def __init__(self, settings: Settings, out: Console, err: Console) -> None:
-        state = state_client(settings)
+        state = self.state = state_client(settings)
         self.settings = settings
         self.stream = ResultsStream(state, settings.results_stream)
         self.ledger = create_ledger(settings, state)
@@ -106,12 +113,14 @@ class BatchWatch:
         wait_timeout: float | None = None,
         until_saved: bool = False,
         as_json: bool = False,
+        lines: array[int] | None = None,
     ) -> BulkResult:
         """Wait for the batch's ``total`` outcomes within ``wait_timeout`` (default:
         ``default_wait_timeout``); with ``until_saved`` then until each started job's
         recording state is settled, within what is left of ``wait_timeout`` (default:
         CONFREC_RECORDING_GRACE_S + ``RECORDINGS_WAIT_S`` more). Prints the summary; the
-        code says how it ended."""
+        code says how it ended. ``lines``: the file's line of each job, by its place in
+        the batch, for the failed rows."""
         timeout = (
             default_wait_timeout(total, self.settings) if wait_timeout is None else wait_timeout
         )
@@ -125,6 +134,7 @@ class BatchWatch:
                 default = self.settings.recording_grace_s + RECORDINGS_WAIT_S
                 left = default if wait_timeout is None else max(timeout - spent, 0.0)
                 self._saved(tally, left)
+            rows = tuple(placed(self.state, tally.failures, lines))
         except redis.RedisError as exc:
             self._error(
                 f"redis {self.settings.safe_state_url} failed while waiting: "
@@ -132,20 +142,29 @@ class BatchWatch:
                 f"All {total} jobs were enqueued (batch {batch})."
             )
             return BulkResult(ExitCode.BROKER)
-        return self._report(Waited(batch, total, timeout, tally), as_json)
+        return self._report(Waited(batch, total, timeout, tally, rows), as_json)
 
     def _outcomes(self, batch: str, total: int, start: str, timeout: float, tally: Tally) -> None:
         with progress_bar(self.err) as progress:
             bar = progress.add_task("outcomes", total=total, status="")
             started = time.monotonic()
+            broker = broker_client(self.settings) if self.settings.broker_is_redis else None
+            stall = StallWatch(self.settings, self.state, broker, batch)
+
+            def quiet() -> None:
+                line = stall.check()
+                if line is not None:
+                    progress.console.print(f"waiting: {line}", highlight=False, markup=False)
 
             def seen(_: Outcome, tally: Tally) -> None:
+                stall.outcome()
                 rate = tally.done / max(time.monotonic() - started, 1e-3)
                 progress.update(
                     bar,
                     completed=tally.done,
                     status=(
-                        f"ok {tally.done - tally.failed}  failed {tally.failed}  "
+                        f"ok {tally.done - tally.failed - tally.already_done}  "
+                        f"already done {tally.already_done}  failed {tally.failed}  "
                         f"retried {sum(tally.retried.values())}  {rate:,.0f}/s"
                     ),
                 )
@@ -158,6 +177,7 @@ class BatchWatch:
                 timeout_s=timeout,
                 on_outcome=seen,
                 tally=tally,
+                on_idle=quiet,
             )
 
     def _saved(self, tally: Tally, timeout: float) -> None:
@@ -189,6 +209,16 @@ class BatchWatch:
             print(json.dumps(waited.as_dict()))
         else:
             self.out.print(summary_table(tally))
+            if tally.already_done:
+                print(
+                    f"already done {tally.already_done}: their command_id had already started "
+                    "a recording (a re-run with the same --batch-key, or a repeated row); "
+                    f"nothing was sent again (the '{ALREADY_DONE}' row)"
+                )
+            if waited.failed_rows:
+                print(f"failed {len(waited.failed_rows)}:")
+                for row in waited.failed_rows:
+                    print(f"  {row.text()}")
             print(f"batch {waited.batch}")
             if tally.started is not None:
                 print(recordings_line(tally))

@@ -9,6 +9,7 @@ from typing import Any
 import redis
 from kombu.transport import redis as kombu_redis
 
+from confrec.tasks.store import keys
 from confrec.tasks.store.consumers import in_flight_lists
 
 _RedisChannel: Any = kombu_redis.Channel
@@ -33,3 +34,24 @@ def in_flight(client: redis.Redis) -> int:
         for inflight in in_flight_lists(client):
             pipe.llen(inflight)
         return sum(int(n) for n in pipe.execute())
+
+
+def oldest_unacked_at(client: redis.Redis) -> float | None:
+    """When (Unix time) the oldest delivery still unacknowledged was delivered, as kombu's
+    unacked index scores it; its visibility timeout counts from then. None: nothing unacked."""
+    rows: list[tuple[str, float]] = client.zrange(  # type: ignore[assignment]
+        _RedisChannel.unacked_index_key, 0, 0, withscores=True
+    )
+    return float(rows[0][1]) if rows else None
+
+
+def fetched_by_dead(client: redis.Redis) -> int:
+    """Messages in the in-flight lists of consumers whose heartbeat has lapsed: the next
+    sweep (``tasks/store/consumers.py``) hands them back to their queue."""
+    consumers: list[str] = client.hkeys(keys.CONSUMERS)  # type: ignore[assignment]
+    with client.pipeline(transaction=False) as pipe:
+        for consumer in consumers:
+            pipe.exists(keys.consumer_alive(consumer))
+            pipe.llen(keys.inflight(consumer))
+        replies = pipe.execute()
+    return sum(int(n) for alive, n in zip(replies[::2], replies[1::2], strict=True) if not alive)

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
-from confrec.worker.cli import output, processes, reconcile, recordings, results
+from confrec.worker.cli import batch, output, processes, reconcile, recordings, results
 from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
 
@@ -209,6 +209,7 @@ cli.command()(processes.demo)
 cli.command(context_settings=PASSTHROUGH, add_help_option=False)(processes.flower)
 cli.add_typer(recordings.recordings, name="recordings")
 cli.command()(reconcile.reconcile)
+cli.command()(batch.batch)
 
 
 def main() -> None:

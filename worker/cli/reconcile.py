@@ -138,7 +138,11 @@ def reconcile(
     from confrec.tasks.status import job_status
     from confrec.tasks.store.streams import ResultsStream
     from confrec.worker.broker.clients import state_client
-    from confrec.worker.producing import create_conferences, create_ledger
+    from confrec.worker.producing import (
+        create_conferences,
+        create_ledger,
+        create_recording_counts,
+    )
     from confrec.worker.reconciling import build_reconciler
 
     client = state_client(settings)
@@ -159,6 +163,7 @@ def reconcile(
             if batch is not None and not job_ids:
                 fail(f"no batch {batch} in the results stream", ExitCode.UNKNOWN_JOB)
         run = reconcile_jobs(build_reconciler(settings, client), ledger, job_ids)
+        create_recording_counts(settings, client).drain()  # what it stored, counted now
         conferences = create_conferences(settings, client)
         statuses = [job_status(ledger, conferences, job_id) for job_id in job_ids]
     except redis.RedisError as exc:

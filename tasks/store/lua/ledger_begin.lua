@@ -1,7 +1,7 @@
 -- uses: take, batch
 -- KEYS: done-marker, job state, command marker, [bucket, pause].
 -- ARGV: now, ttl, conference id, command id, delivery limit ("" = none), job id, then
--- take's five arguments (take.lua) or nothing. false when the job already has its
+-- take's six arguments (take.lua) or nothing. false when the job already has its
 -- outcome; else what earlier deliveries left. With take's arguments, the first attempt's
 -- token is asked in the same round trip, unless this delivery will not send: the command
 -- already succeeded, or the delivery is past the limit. A job of a batch moves from its
