@@ -69,7 +69,7 @@ function show(section) {
 }
 
 function when(iso) {
-  return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC") : "–";
+  return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace(/(\+00:00|Z)$/, " UTC") : "–";
 }
 
 function safeHref(url) {

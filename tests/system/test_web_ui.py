@@ -124,8 +124,11 @@ def test_the_page_follows_a_batch_live_and_retries_what_is_safe(
             (exhausted_job, exhausted)
         ]
         if shot := os.environ.get("CONFREC_WEB_UI_SCREENSHOT"):
-            page.set_window_size(1280, page.execute_script("return document.body.scrollHeight"))
+            height = page.execute_script("return document.documentElement.scrollHeight")
+            metrics = {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False}
+            page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
             page.save_screenshot(shot)
+            page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
         page.find_element(By.ID, "sign-out").click()
         wait_for(page, "signed out", lambda d: shown(d, "sign-in"), 10)
