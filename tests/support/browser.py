@@ -19,6 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
+#: Headless, with nothing of its own on the network (test_flower_browser.py's too).
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -28,7 +29,6 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1280,1000",
 )
 T = TypeVar("T")
 
@@ -46,7 +46,7 @@ def chromium(profile: Path) -> Iterator[WebDriver]:
     assert CHROMIUM is not None and CHROMEDRIVER is not None
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+    for flag in (*FLAGS, "--window-size=1280,1000", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(CHROMEDRIVER, log_output=str(profile.parent / "chromedriver.log"))
