@@ -7,7 +7,7 @@ unknown batch does. The jobs it would send count against the caller's enqueue ra
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
@@ -46,16 +46,14 @@ class RetryAccepted(BaseModel):
     uncertain: list[UncertainJob]
 
 
-def _answer(description: str) -> dict[str, Any]:
-    return {"model": schemas.Errors, "description": description}
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _answer("No valid bearer token."),
-    404: _answer("No such batch, or not the caller's."),
-    429: _answer("The jobs to send exceed the caller's enqueue rate; Retry-After says when."),
-    503: _answer("The broker or Redis is unreachable."),
-}
+_ERRORS = schemas.error_responses(
+    {
+        401: "No valid bearer token.",
+        404: "No such batch, or not the caller's.",
+        429: "The jobs to send exceed the caller's enqueue rate; Retry-After says when.",
+        503: "The broker or Redis is unreachable.",
+    }
+)
 
 
 def batch_retry_router(parts: ServiceParts) -> APIRouter:

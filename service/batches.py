@@ -32,24 +32,14 @@ _BATCHES_CURSOR = r"^[0-9]{1,16}:[A-Za-z0-9._:-]{1,128}$"
 _JOBS_CURSOR = r"^[0-9]{1,12}$"
 _LABEL = LABEL_KEY_PATTERN.removesuffix("$") + rf":[^\x00-\x1F\x7F-\x9F]{{0,{MAX_LABEL_VALUE}}}$"
 
-_UNAUTHORIZED = {"model": schemas.Errors, "description": "No valid bearer token."}
-_UNAVAILABLE = {"model": schemas.Errors, "description": "Redis is unreachable."}
-_INVALID = {
-    "model": schemas.Errors,
-    "description": "A query parameter is invalid; source.pointer names it (/limit).",
-}
-_NOT_FOUND = {"model": schemas.Errors, "description": "No such batch, or not the caller's."}
-_LIST_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _UNAUTHORIZED,
-    422: _INVALID,
-    503: _UNAVAILABLE,
-}
-_ONE_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _UNAUTHORIZED,
-    404: _NOT_FOUND,
-    422: _INVALID,
-    503: _UNAVAILABLE,
-}
+_LIST_ERRORS = schemas.error_responses(
+    {
+        401: "No valid bearer token.",
+        422: "A query parameter is invalid; source.pointer names it (/limit).",
+        503: "Redis is unreachable.",
+    }
+)
+_ONE_ERRORS = _LIST_ERRORS | schemas.error_responses({404: "No such batch, or not the caller's."})
 
 
 Caller = Annotated[Principal, Depends(authenticated)]

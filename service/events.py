@@ -83,17 +83,16 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"schema": _EVENT_SCHEMA}},
         "description": _STREAM_DOC,
     },
-    **{
-        code: {"model": schemas.Errors, "description": text}
-        for code, text in {
+    **schemas.error_responses(
+        {
             401: "No valid bearer token or session.",
             404: "No such batch, or not the caller's.",
             422: "A ?last_event_id or batch that cannot be one (an unknown Last-Event-ID "
             "header starts the stream now, with a gap event).",
             503: "As many event streams as serve holds are open (Retry-After), or Redis "
             "is unreachable.",
-        }.items()
-    },
+        }
+    ),
 }
 
 

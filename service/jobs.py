@@ -41,9 +41,8 @@ _JSON_RULES = (
     "no escaped lone surrogate (400 with a pointer)"
 )
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": schemas.Errors, "description": text}
-    for code, text in {
+_ERRORS = schemas.error_responses(
+    {
         400: "The body is not JSON of the expected shape.",
         401: "No valid bearer token.",
         413: "The body is too large.",
@@ -52,13 +51,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "when the jobs would be accepted.",
         503: "The broker or Redis is unreachable; the detail says how many jobs of a bulk "
         "went out before it (re-send with the same batch_key).",
-    }.items()
-}
-_STATUS_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _ERRORS[401],
-    404: {"model": schemas.Errors, "description": "No such job, or not the caller's."},
-    503: {"model": schemas.Errors, "description": "Redis is unreachable."},
-}
+    }
+)
+_STATUS_ERRORS = schemas.error_responses(
+    {
+        401: "No valid bearer token.",
+        404: "No such job, or not the caller's.",
+        503: "Redis is unreachable.",
+    }
+)
 
 
 def jobs_router(parts: ServiceParts) -> APIRouter:

@@ -68,3 +68,9 @@ def request_body(model: Any, description: str, **rules: Any) -> dict[str, Any]:
         schema["items"] = inner
     content = {"application/json": {"schema": schema | rules}}
     return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses`` for the OpenAPI document: each status code answered with
+    the ``Errors`` body, and what it means there."""
+    return {code: {"model": Errors, "description": text} for code, text in descriptions.items()}

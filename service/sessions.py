@@ -10,7 +10,7 @@ change needs the CSRF header too (``service/auth.py``). ``DELETE /v1/session`` e
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -32,19 +32,17 @@ from confrec.tasks.store.sessions import SessionStore, digest
 MAX_SESSION_BODY_BYTES = 4096
 
 
-def _error(text: str) -> dict[str, Any]:
-    return {"model": schemas.Errors, "description": text}
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _error("The body is not a JSON object."),
-    401: _error("No valid token."),
-    403: _error("A session cookie was sent without the CSRF header."),
-    413: _error("The body is too large."),
-    415: _error("A body that is not application/json."),
-    422: _error("A body without a token (a non-empty string), or with another field."),
-    503: _error("Redis is unreachable."),
-}
+_ERRORS = schemas.error_responses(
+    {
+        400: "The body is not a JSON object.",
+        401: "No valid token.",
+        403: "A session cookie was sent without the CSRF header.",
+        413: "The body is too large.",
+        415: "A body that is not application/json.",
+        422: "A body without a token (a non-empty string), or with another field.",
+        503: "Redis is unreachable.",
+    }
+)
 _BODY = {
     "requestBody": {
         "required": False,

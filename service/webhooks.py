@@ -45,11 +45,15 @@ def webhooks_router(parts: ServiceParts) -> APIRouter:
         summary="Telnyx's webhooks (Ed25519-signed)",
         responses={
             200: {"description": "Verified; a saved recording or an end stored once."},
-            400: {"model": schemas.Errors, "description": "Verified, but not an event."},
-            401: {"model": schemas.Errors, "description": "Missing, bad or stale signature."},
-            408: {"model": schemas.Errors, "description": "The body did not arrive in time."},
-            413: {"model": schemas.Errors, "description": "The body is over 64 KiB."},
-            503: {"model": schemas.Errors, "description": "No TELNYX_PUBLIC_KEY, or Redis down."},
+            **schemas.error_responses(
+                {
+                    400: "Verified, but not an event.",
+                    401: "Missing, bad or stale signature.",
+                    408: "The body did not arrive in time.",
+                    413: "The body is over 64 KiB.",
+                    503: "No TELNYX_PUBLIC_KEY, or Redis down.",
+                }
+            ),
         },
     )
     async def telnyx_webhook(request: Request) -> JSONResponse:

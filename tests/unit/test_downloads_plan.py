@@ -50,6 +50,12 @@ def test_a_recording_goes_to_its_conference_folder_under_its_id() -> None:
     assert part_of(final) == Path("/d/sales%2FEU/.rec-1.mp3.part")
 
 
+def test_the_labels_lead_the_file_name_in_key_order() -> None:
+    labels = {"team": "sales/EU", "meeting": "4711"}
+    final = target(Path("/d"), "weekly", "rec-1", "wav", labels)
+    assert final == Path("/d/weekly/meeting-4711_team-sales%2FEU_rec-1.wav")
+
+
 def status(job_id: str, recordings: list[dict[str, Any]], **kw: Any) -> JobStatus:
     outcome = Outcome(
         job_id=job_id, conference_id="c", command_id="x", status="succeeded", reason="ok"

@@ -52,6 +52,8 @@ class Wanted:
     """The job's conference as it addressed it (id or name): the file's folder."""
     format: str | None
     """The format the job recorded (the link of that format is taken when there)."""
+    labels: dict[str, str] | None = None
+    """The job's labels: they lead the file's name, so ``ls`` finds "meeting 4711"."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,9 @@ class _One:
 
     def run(self) -> Saved:
         wanted = self.wanted
-        final = naming.target(self.f._dest, wanted.folder, wanted.recording_id, self.link.format)
+        final = naming.target(
+            self.f._dest, wanted.folder, wanted.recording_id, self.link.format, wanted.labels
+        )
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
             size = final.stat().st_size

@@ -1,4 +1,4 @@
-"""Where each recording goes: ``DIR/<conference>/<recording_id>.<format>``.
+"""Where each recording goes: ``DIR/<conference>/[<labels>_]<recording_id>.<format>``.
 
 The conference is as the job addressed it (its id, or the name the producer used), so a
 person finds it under the name they know; ``--job`` and ``--batch`` put a recording at
@@ -6,7 +6,9 @@ the same path, so a second run skips it. Any conference name is made one safe pa
 component: bytes outside ``A-Z a-z 0-9 - _ .`` are percent-encoded (``%`` too, so two
 names never share a folder by encoding), a leading ``.`` as well (no hidden folders, no
 ``.`` or ``..``), and a long name is cut and ended with a hash of the whole (file
-systems allow 255 bytes). The file name is Telnyx's recording id, unique on its own.
+systems allow 255 bytes). The file name is Telnyx's recording id, unique on its own,
+after the job's labels as ``key-value`` pairs joined by ``_`` in key order
+(``meeting-4711_team-sales_<recording id>.wav``), made safe the same way.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ def safe_component(text: str) -> str:
     return encoded
 
 
-def target(dest: Path, folder: str, recording_id: str, fmt: str) -> Path:
+def target(
+    dest: Path, folder: str, recording_id: str, fmt: str, labels: dict[str, str] | None = None
+) -> Path:
     """The final path of one recording's file."""
-    name = f"{safe_component(recording_id)}.{safe_component(fmt)}"
-    return dest / safe_component(folder) / name
+    pairs = [f"{key}-{value}" for key, value in sorted((labels or {}).items())]
+    stem = "_".join([*pairs, recording_id])
+    return dest / safe_component(folder) / f"{safe_component(stem)}.{safe_component(fmt)}"
 
 
 def part_of(final: Path) -> Path:

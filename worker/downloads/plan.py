@@ -17,8 +17,6 @@ from typing import Any
 from confrec.tasks.status import JobStatus
 from confrec.worker.downloads.fetch import Wanted
 
-#: Batch ids that appear verbatim in the outcome's JSON: a cheap test before parsing it.
-
 
 @dataclass
 class Plan:
@@ -60,12 +58,10 @@ def plan(statuses: Iterable[JobStatus]) -> Plan:
                 continue
             seen.add(recording_id)
             folder = status.conference_id or record.get("conference_id") or status.job_id
-            fmt = record.get("format")
-            result.wanted.append(
-                Wanted(
-                    status.job_id, recording_id, str(folder), fmt if isinstance(fmt, str) else None
-                )
-            )
+            given = record.get("format")
+            fmt = given if isinstance(given, str) else None
+            wanted = Wanted(status.job_id, recording_id, str(folder), fmt, status.labels)
+            result.wanted.append(wanted)
     return result
 
 

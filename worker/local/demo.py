@@ -13,6 +13,7 @@ started / saved / not saved / unknown.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import tempfile
 import time
@@ -36,6 +37,7 @@ from confrec.worker.local.processes import (
     start_serve,
     start_simulator,
     start_worker,
+    wait_until,
 )
 
 DEMO_API_KEY = "KEYdemo-simulator-only"
@@ -145,7 +147,13 @@ def run_demo(
         )
         for line in shown.reconciled[:3]:
             out.print(line, highlight=False)
-        return verdict(result, jobs, err, shown)
+        counted = _batch_counts(root, accepted["batch"], result.states or {})
+        out.print(_batch_line(accepted["batch"], counted), highlight=False)
+        code = verdict(result, jobs, err, shown)
+        if code == ExitCode.OK and counted["recordings"] != _all_states(result.states or {}):
+            err.print(f"error: the batch's recording counts differ: {counted['recordings']}")
+            return ExitCode.NOT_SAVED
+        return code
 
 
 def _start_parts(
@@ -190,6 +198,41 @@ def _start_parts(
         stack.callback(proc.stop)
     err.print(f"{workers} workers ready", highlight=False)
     return serve.extra["root"]
+
+
+_RECORDING_STATES = ("pending", "saved", "not_saved", "unknown", "ambiguous")
+
+
+def _all_states(states: dict[str, int]) -> dict[str, int]:
+    return {state: states.get(state, 0) for state in _RECORDING_STATES}
+
+
+def _batch_counts(root: str, batch: str, states: dict[str, int]) -> dict[str, Any]:
+    """The batch as ``GET /v1/batches/{id}`` shows it, once its recording counts agree
+    with the states the jobs' statuses showed (the worker's drain may be a second
+    behind a webhook's count), or after 10 s."""
+    headers = {"Authorization": f"Bearer {DEMO_TOKEN}"}
+    found: dict[str, Any] = {}
+    with httpx.Client(base_url=root, headers=headers, timeout=10) as client:
+
+        def agrees() -> bool:
+            found.update(client.get(f"/v1/batches/{batch}").json())
+            return bool(found.get("recordings") == _all_states(states))
+
+        with contextlib.suppress(StartError):
+            wait_until(agrees, 10, "the batch's recording counts", interval=0.2)
+    return found
+
+
+def _batch_line(batch: str, doc: dict[str, Any]) -> str:
+    statuses, recordings = doc.get("statuses", {}), doc.get("recordings", {})
+    return (
+        f"batch {batch}: {doc.get('total')} jobs, {statuses.get('succeeded')} succeeded "
+        f"({doc.get('already_done')} already done), {statuses.get('failed')} failed; "
+        f"recordings {recordings.get('saved')} saved, {recordings.get('not_saved')} not "
+        f"saved, {recordings.get('pending')} pending (GET /v1/batches/{batch}, or "
+        f"confrec batch {batch} --failed)"
+    )
 
 
 def _look(root: str, jobs: list[dict[str, Any]]) -> Shown:
