@@ -20,6 +20,7 @@ from confrec.service.metrics import RequestMetrics
 from confrec.service.parts import ServiceParts
 from confrec.service.requestlog import RequestLog
 from confrec.service.sessions import sessions_router
+from confrec.service.ui import ui_router
 from confrec.service.webhooks import webhooks_router
 
 __all__ = ["ServiceParts", "create_service"]
@@ -51,6 +52,7 @@ def create_service(
     app.include_router(batch_retry_router(parts))
     app.include_router(sessions_router(parts))
     app.include_router(events_router(parts))
+    app.include_router(ui_router())  # the web page: / and /ui/… (docs/web-ui.md)
 
     app.add_middleware(BodyDeadline, timeout_s=body_timeout_s)
     app.add_middleware(RequestMetrics, metrics=parts.metrics)

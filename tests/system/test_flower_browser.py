@@ -6,17 +6,16 @@ the job's own page says why it failed, with no traceback."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from confrec.worker.local.processes import wait_until
+from tests.support.browser import CHROMIUM, FLAGS
 from tests.support.flower import PASSWORD, USER, Flower, job_states, watching
 from tests.support.system import System, unique
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
@@ -24,14 +23,7 @@ def dump_dom(url: str, profile: Path) -> str:
     """The page's DOM after its scripts ran (virtual time: no waiting on the clock)."""
     argv = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *FLAGS,
         f"--user-data-dir={profile}",
         "--virtual-time-budget=10000",
         "--dump-dom",
