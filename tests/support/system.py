@@ -34,6 +34,7 @@ from confrec.worker.local.processes import (
     start_worker,
 )
 from confrec.worker.local.rabbitmq import RabbitNode
+from confrec.worker.producing import create_ledger
 
 API_KEY = "KEYtest-0123456789-not-real"
 
@@ -100,8 +101,11 @@ class System:
     def app(self) -> Celery:
         return create_app(self.settings)
 
-    def producer(self) -> Producer:
-        return Producer(self.app, self.settings.queue)
+    def producer(self, recorded: bool = False) -> Producer:
+        """``recorded``: each job is recorded in the ledger first (and counted in its
+        batch), as the CLI's and serve's producers do."""
+        ledger = create_ledger(self.settings, self.state) if recorded else None
+        return Producer(self.app, self.settings.queue, ledger=ledger)
 
     def stream(self) -> ResultsStream:
         return ResultsStream(self.state, self.settings.results_stream)
@@ -213,7 +217,8 @@ class System:
             RecordStartJob.model_validate({"conference_id": c, "format": "wav", **fields})
             for c in conference_ids
         ]
-        return [sent.job_id for sent in self.producer().enqueue_many(jobs, batch=batch)]
+        producer = self.producer(recorded=batch is not None)
+        return [sent.job_id for sent in producer.enqueue_many(jobs, batch=batch)]
 
     def published(self) -> int:
         return int(self.state.xlen(self.settings.results_stream))

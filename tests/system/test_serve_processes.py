@@ -102,6 +102,7 @@ def test_curl_enqueues_follows_each_job_to_its_outcome(curl_stack: Stack) -> Non
             **job,
             "state": "queued",
             "outcome": None,
+            "labels": None,
             "recording_state": None,
             "recording_reason": None,
             "recordings": [],
