@@ -19,6 +19,7 @@ from confrec.tasks.store import keys
 from confrec.worker.local.processes import (
     ManagedProcess,
     start_serve,
+    stop_all,
 )
 from tests.support.system import API_KEY, FAST_RETRIES, System
 from tests.support.waiting import poll
@@ -148,8 +149,7 @@ def running_stack(
         yield Stack(system, serve, api)
     finally:
         api.http.close()
-        system.stop_workers()
-        serve.stop()
+        stop_all([*system.workers, serve])
 
 
 def telnyx_errors(response: httpx.Response, status: int) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from confrec.worker.local.processes import (
     start_redis,
     start_simulator,
     start_worker,
+    stop_all,
 )
 from confrec.worker.local.rabbitmq import RabbitNode
 from confrec.worker.producing import create_ledger
@@ -207,8 +208,7 @@ class System:
         return proc
 
     def stop_workers(self) -> None:
-        for proc in self.workers:
-            proc.stop()
+        stop_all(self.workers)
 
     def enqueue(
         self, conference_ids: list[str], batch: str | None = None, **fields: object

@@ -22,6 +22,7 @@ from confrec.worker.local.processes import (
     redis_server_binary,
     spawn,
     start_redis,
+    stop_all,
     wait_until,
 )
 
@@ -65,8 +66,7 @@ class SentinelCluster:
         return new
 
     def stop(self) -> None:
-        for proc in [*self.sentinels, self.replica, self.master]:
-            proc.stop()
+        stop_all([*self.sentinels, self.replica, self.master])
 
 
 def _role(client: redis.Redis) -> str | None:
