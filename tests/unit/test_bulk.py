@@ -126,6 +126,18 @@ def test_iter_jobs_yields_validated_jobs_in_order(tmp_path: Path) -> None:
 # --- CSV --------------------------------------------------------------------------------
 
 
+def test_csv_label_columns_are_the_labels(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "jobs.csv",
+        "conference_id,format,label.meeting,label.team\nc1,wav,4711,sales\nc2,wav,,\nc3,wav,x,\u0007\n",
+    )
+    result = validate_file(path)
+    assert (result.valid, result.invalid) == (2, 1)
+    assert "label 'team' must not contain control characters" in str(result.errors[0])
+    jobs = list(iter_jobs(write(tmp_path / "ok.csv", path.read_text().rsplit("c3", 1)[0])))
+    assert [job.labels for job in jobs] == [{"meeting": "4711", "team": "sales"}, None]
+
+
 def test_csv_with_header_and_empty_cells(tmp_path: Path) -> None:
     path = write(
         tmp_path / "jobs.csv",

@@ -3,7 +3,8 @@
 Files are streamed twice — once to validate every row, once to enqueue — so a 100,000-row
 file never sits in memory and a bad row anywhere means nothing is enqueued. A JSONL row is
 JSON with JSON's types (``"play_beep": true``); a CSV cell is text, so CSV's documented
-``true``/``false`` become booleans here, before the row is validated.
+``true``/``false`` become booleans here, before the row is validated, and a column named
+``label.KEY`` is the job's label ``KEY`` (``labels`` in JSONL is an object).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ MAX_REPORTED_ERRORS = 50
 #: The job's boolean fields, and the CSV cells that are booleans (any case: Excel's TRUE).
 CSV_BOOLEAN_FIELDS = ("play_beep",)
 _CSV_BOOLEANS = {"true": True, "false": False}
+#: A CSV column of one label: ``label.meeting`` is the label ``meeting``.
+CSV_LABEL_PREFIX = "label."
 
 
 @dataclass(frozen=True)
@@ -98,10 +101,17 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    """CSV's ``true``/``false`` as booleans; any other text is left for validation to name."""
+    """CSV's ``true``/``false`` as booleans, ``label.KEY`` columns as the labels; any
+    other text is left for validation to name."""
     for name in CSV_BOOLEAN_FIELDS:
         if name in row:
             row[name] = _CSV_BOOLEANS.get(row[name].lower(), row[name])
+    labels = {
+        name.removeprefix(CSV_LABEL_PREFIX): row.pop(name)
+        for name in [n for n in row if n.startswith(CSV_LABEL_PREFIX)]
+    }
+    if labels:
+        row["labels"] = labels
     return row
 
 
