@@ -20,7 +20,7 @@ from confrec.tasks.store.batches import BatchStore
 from confrec.worker.local.processes import ManagedProcess, wait_until
 from tests.support.system import BROKERS, QUICK_REDELIVERY, System
 
-JOBS = 3000
+JOBS = 2000
 WORKERS = 3
 KILLS = 24
 
