@@ -45,6 +45,9 @@ from confrec.worker.producing import (
     create_recording_counts,
 )
 
+#: Connections for opening event streams (their position, gaps) beside the streams' reads:
+#: serve's thread pool (anyio's 40) bounds those.
+EVENT_OPENING_CONNECTIONS = 64
 MISSING_TOKENS = "CONFREC_API_TOKENS is not set; confrec serve needs at least one bearer token"
 #: Requests in flight get this long after SIGINT/SIGTERM; then the worker is killed.
 SHUTDOWN_S = 5
@@ -113,11 +116,14 @@ def build_parts(settings: Settings) -> ServiceParts:
 
 
 def _blocking_client(settings: Settings) -> redis.Redis:
-    """The event streams' client: its reads wait up to ``MAX_BLOCK_S`` (XREAD BLOCK)."""
+    """The event streams' client: its reads wait up to ``MAX_BLOCK_S`` (XREAD BLOCK), one
+    per stream thread (``events_max_clients``), a stream's last read outliving its client
+    by up to that; beside them, the short reads that open a stream (serve's threads)."""
     return redis_client(
         settings.state_url,
         socket_timeout=MAX_BLOCK_S + REDIS_CONNECT_TIMEOUT_S,
         master_name=settings.sentinel_master,
+        max_connections=settings.events_max_clients + EVENT_OPENING_CONNECTIONS,
     )
 
 

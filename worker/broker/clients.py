@@ -81,10 +81,12 @@ def redis_client(
     socket_timeout: float = REDIS_SOCKET_TIMEOUT_S,
     master_name: str | None = None,
     sentinel_password: str | None = None,
+    max_connections: int | None = None,
 ) -> redis.Redis:
     """A pooled client with connect and read timeouts; raise ``socket_timeout`` for
     blocking reads (XREAD BLOCK) that legitimately wait longer. Replies are ``str``
     (``decode_responses``): every key and value confrec writes is UTF-8 text.
+    ``max_connections``: the pool's bound where redis-py's default (100) is too few.
 
     A ``sentinel://`` URL needs ``master_name`` (``CONFREC_SENTINEL_MASTER``); the URL's
     password is the master's, ``sentinel_password`` the sentinels' own, if they have one."""
@@ -94,6 +96,8 @@ def redis_client(
         "socket_timeout": socket_timeout,
         "health_check_interval": 30,
     }
+    if max_connections is not None:
+        options["max_connections"] = max_connections
     if not url.lower().startswith("sentinel://"):
         return redis.Redis.from_url(url, **options)
     if not master_name:
