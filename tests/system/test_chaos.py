@@ -20,9 +20,9 @@ from confrec.tasks.store.batches import BatchStore
 from confrec.worker.local.processes import ManagedProcess, wait_until
 from tests.support.system import BROKERS, QUICK_REDELIVERY, System
 
-JOBS = 2000
+JOBS = 1500
 WORKERS = 3
-KILLS = 24
+KILLS = 18
 
 
 @pytest.mark.timeout(300)

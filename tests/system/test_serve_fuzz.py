@@ -3,8 +3,8 @@ every endpoint, zero findings. Positive cases must be accepted (every rule serve
 is in the document: the text pattern, ``play_beep`` a boolean, 1 to 10,000 jobs), negative
 ones refused, every answer in the documented shape, status and content type.
 
-The suite runs ``CONFREC_FUZZ_EXAMPLES`` (default 60) cases per operation, ~1,400 in all
-(~20 s here); ``scripts/fuzz-api`` runs this file with 2,000 per operation, over 25,000
+The suite runs ``CONFREC_FUZZ_EXAMPLES`` (default 40) cases per operation, ~1,000 in all
+(~15 s here); ``scripts/fuzz-api`` runs this file with 2,000 per operation, over 25,000
 cases (~4 min). The seed is random; a finding prints it, to replay with ``--seed``.
 """
 
@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 from confrec.worker.local.processes import ManagedProcess
 from tests.support.serve import TOKEN_A, running_stack
 
-EXAMPLES = int(os.environ.get("CONFREC_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CONFREC_FUZZ_EXAMPLES", "40"))
 CONFIG = Path(__file__).parents[1] / "support" / "schemathesis.toml"
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
