@@ -103,6 +103,12 @@ class Supervisor:
         """Run until every child has exited; the exit code is the worst of theirs."""
         for sig in FORWARDED:
             signal.signal(sig, self._forward)
+        log.warning(
+            "confrec worker: %d Celery worker processes (%s=%s), each its own node",
+            self._count,
+            PROCESSES_ENV,
+            os.environ.get(PROCESSES_ENV, "unset: one per CPU"),
+        )
         for index in range(1, self._count + 1):
             self._start(index, argv)
         code = 0
