@@ -12,7 +12,8 @@ flight at once), one ``confrec worker`` command per run:
 
 gevent is not measured: it is not installed in the project's venv (and ``confrec worker``
 does not monkeypatch for it), and the bench adds no dependency. The pool each run got is
-read from the worker's banner; each run has a time budget (the rate is of what finished).
+read from the worker's banner; each run is warmed with 2 jobs per slot, then timed with a
+budget (the rate is of what finished).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def compare_pools(rig: Rig, count: int, levels: tuple[int, ...], budget_s: float
             runs[RAW][str(c)] = raw(fake, count, f"poolraw{c}", threads=c)
             for way, (env, args) in ways(c).items():
                 tag = f"pool-{way.split(',')[0]}-{c}"
-                runs[way][str(c)] = _one(rig, fake, env, args, count, budget_s, tag)
+                runs[way][str(c)] = _one(rig, fake, env, args, c, count, budget_s, tag)
     rig.flush()
     result["runs"] = runs
     return result
@@ -84,6 +85,7 @@ def _one(
     fake: ManagedProcess,
     env: dict[str, str],
     args: list[str],
+    concurrency: int,
     count: int,
     budget_s: float,
     tag: str,
@@ -95,6 +97,8 @@ def _one(
         workers = rig.workers(stack, fake, [tag], args, env=env)
         banner = re.search(r"concurrency: (\d+ \(\w+\))", workers[0].log())
         idle = memory(workers[0].pid)
+        # every slot's first job (connections, a prefork child's first task) before timing
+        burst(rig, workers, fake, 2 * concurrency, f"{tag}-warm", timeout_s=30)
         result = burst(rig, workers, fake, count, tag, timeout_s=budget_s)
         acks = workers[0].log().count("Couldn't ack")
         mem = memory(workers[0].pid)
