@@ -64,11 +64,17 @@ def _cost_block(c: dict[str, Any], head: str) -> list[Row]:
         note = verdict(ok, f"{value / bound:.2f}x the bound") + beside(key)
         return (f"{head}: {label}", f"{value:.2f}", f"{sign} {bound:.2f}", note)
 
+    others = max(float(run.get("cpu_seconds", {}).get("others_share", 0)) for run in at.values())
     rates = " / ".join(f"{run['rate']:,}" for run in at.values())
     cpu = " / ".join(f"{run['worker_cpu_ms_per_job']}" for run in at.values())
     rounds = len(next(iter(at.values())).get("rates", [])) or 1
     rows: list[Row] = [
-        (f"{head}: {' / '.join(at)}", f"{rates} jobs/s", "", f"median of {rounds} round(s)"),
+        (
+            f"{head}: {' / '.join(at)}",
+            f"{rates} jobs/s",
+            "",
+            f"median of {rounds} round(s); others' share ≤ {others:.0%}",
+        ),
         (f"{head}: CPU ms per job, same order", cpu, "", "raw: the client process's"),
         (f"{head}: bare Celery / raw httpx", f"{q['bare_to_raw']:.2f}", "", "Celery's own cost"),
         target("confrec / raw httpx", "to_raw", RATIO_TARGET),
@@ -113,9 +119,12 @@ def pool_rows(section: dict[str, Any]) -> list[Row]:
 def burst_rows(b: dict[str, Any]) -> list[Row]:
     n = f"{b['jobs']:,}"
     rows: list[Row] = []
+    reach = {w: float(r["request_rate"]) for w, r in b["capacity"].items()}
     for limit, runs in b["limited"].items():
         for mode, r in runs.items():
             lat = r["latency_ms"]
+            others = r["cpu_seconds"].get("others_share", 0)
+            beyond = reach.get(str(b["workers"]), float("inf")) < float(limit)
             rows.append(
                 (
                     f"burst {n} jobs, L {limit}/s, {b['workers']} workers, {mode}",
@@ -123,7 +132,9 @@ def burst_rows(b: dict[str, Any]) -> list[Row]:
                     f"≤ {r['target_seconds']:.1f} s",
                     verdict(r["met"], f"{r['seconds'] / r['target_seconds']:.2f}x the bound")
                     + f"; enqueued → request p50/p90/p99/max {lat['p50']}/{lat['p90']}/"
-                    f"{lat['p99']}/{lat['max']} ms; {r['seconds_from_start']} s from the start",
+                    f"{lat['p99']}/{lat['max']} ms; {r['seconds_from_start']} s from the start"
+                    f"; others' share {others:.0%}"
+                    + ("; L above what these workers reach here (capacity)" if beyond else ""),
                 )
             )
     for workers, r in b["capacity"].items():
