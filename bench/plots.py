@@ -116,11 +116,12 @@ def _burst(burst: dict[str, Any], path: Path, title: str) -> Path:
             label = mode if g == 0 else None
             ax.bar(x, run["seconds"], width * 0.9, color=color, label=label)
             ax.annotate(
-                f"{run['ratio_to_floor']:.2f}x N/L",
-                (x, run["seconds"]),
+                f"{run['seconds']:.1f} s\n{run['ratio_to_floor']:.2f}x N/L",
+                (x, run["seconds"] / 2),
                 ha="center",
-                va="bottom",
+                va="center",
                 fontsize=7,
+                color="white",
             )
         floor = burst["jobs"] / float(limit)
         span = [g - width * 1.1, g + width * 1.1]
