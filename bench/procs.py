@@ -167,6 +167,7 @@ def worker_processes(env: dict[str, str], args: list[str] | None = None) -> int:
     threads pool, 1 with another; 1 for a tree without that setting (before issue 23)."""
     if "worker_processes" not in Settings.model_fields:
         return 1
+    env = {**os.environ, **env}  # as spawn gives it to the worker
     configured = int(env.get("CONFREC_WORKER_PROCESSES") or 0)
     threads = "prefork" not in (args or []) and env.get("CONFREC_POOL", "threads") == "threads"
     return configured or (len(os.sched_getaffinity(0)) if threads else 1)
