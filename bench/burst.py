@@ -127,9 +127,10 @@ def _run(
     )
     cpu = meter.stop()
     outcomes = jobs.read_outcomes(client, count, 60.0, after=after)
-    arrivals = _arrivals(fake, since, f"bench-{tag}-")
+    arrivals, requests = _arrivals(fake, since, f"bench-{tag}-")
     return {
         "mode": mode,
+        "repeated_requests": requests - len(arrivals),
         "limit": limit,
         "enqueue_seconds": round(enqueued - started, 3),
         "cpu_seconds": cpu,
@@ -203,11 +204,14 @@ def _bulk_command(rig: Rig, fake: ManagedProcess, path: Path) -> None:
         raise RuntimeError(f"confrec bulk exited {done.returncode}: {done.stderr[-2000:]}")
 
 
-def _arrivals(fake: ManagedProcess, since: int, prefix: str) -> dict[str, float]:
-    """conference → the first arrival of a request for it at the fake, this burst's only."""
+def _arrivals(fake: ManagedProcess, since: int, prefix: str) -> tuple[dict[str, float], int]:
+    """conference → the first arrival of a request for it at the fake, this burst's only;
+    and how many of this burst's requests arrived (a retried job counts each attempt)."""
     reply = httpx.get(f"{fake.extra['root']}/_fake/records", params={"since": since}, timeout=30)
     first: dict[str, float] = {}
+    requests = 0
     for at, conference, _command_id in reply.json()["records"]:
-        if conference.startswith(prefix) and conference not in first:
-            first[conference] = float(at)
-    return first
+        if conference.startswith(prefix):
+            requests += 1
+            first.setdefault(conference, float(at))
+    return first, requests

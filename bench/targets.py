@@ -131,7 +131,8 @@ def burst_rows(b: dict[str, Any]) -> list[Row]:
                     verdict(r["met"], f"{r['seconds'] / r['target_seconds']:.2f}x the bound")
                     + f"; enqueued → request p50/p90/p99/max {lat['p50']}/{lat['p90']}/"
                     f"{lat['p99']}/{lat['max']} ms; {r['seconds_from_start']} s from the start"
-                    f"; requests at {r['request_rate']:,}/s; others' share {others:.0%}",
+                    f"; requests at {r['request_rate']:,}/s, {r['repeated_requests']} repeated"
+                    f"; others' share {others:.0%}",
                 )
             )
     for workers, r in b["capacity"].items():
@@ -142,7 +143,8 @@ def burst_rows(b: dict[str, Any]) -> list[Row]:
                 f"{r['request_rate']:,} req/s",
                 "",
                 f"{r['rate']:,}/s first enqueue → last request; CPU {r['worker_cpu_ms_per_job']} "
-                f"ms/job; machine busy {cpu.get('machine_busy', 0):.0%}",
+                f"ms/job; machine busy {cpu.get('machine_busy', 0):.0%}, others' share "
+                f"{cpu.get('others_share', 0):.0%}",
             )
         )
     one = b["capacity"].get("1")
