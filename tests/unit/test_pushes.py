@@ -1,0 +1,102 @@
+"""A chunk's Redis commands joined into one LPUSH per list (tasks/publishing/pushes.py) and
+a chunk's ids (tasks/publishing/ids.py), against a channel and client shaped as kombu's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import kombu
+import pytest
+
+from confrec.tasks.publishing.ids import random_ids
+from confrec.tasks.publishing.pushes import Pushes, collecting
+
+Sent = list[tuple[str, tuple[Any, ...]]]
+
+
+class FakePipeline:
+    def __init__(self, sent: Sent, executed: list[Sent]) -> None:
+        self.sent = sent
+        self.executed = executed
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: self.sent.append((name, args))
+
+    def execute(self) -> None:
+        self.executed.append(list(self.sent))
+        self.sent.clear()
+
+
+class FakeChannel:
+    """kombu's Redis channel as the batch meets it: ``basic_publish`` hands the commands
+    of a message (here: the message itself, a list of commands) to ``_publish_batch``."""
+
+    def __init__(self) -> None:
+        self.executed: list[Sent] = []
+
+    def basic_publish(self, message: Sent, _publish_batch: Pushes, **kwargs: Any) -> None:
+        for name, args in message:
+            _publish_batch.add(name, *args)
+
+    @contextmanager
+    def conn_or_acquire(self) -> Iterator[Any]:
+        client = type("Client", (), {})()
+        client.pipeline = lambda transaction: FakePipeline([], self.executed)
+        yield client
+
+
+def test_a_run_of_pushes_to_one_list_is_one_lpush_in_order() -> None:
+    channel = FakeChannel()
+    pushes = Pushes(channel)
+    for payload in ("m1", "m2", "m3"):
+        pushes.publish(channel, [("lpush", ("q", payload))], exchange="", routing_key="q")
+    pushes.send()
+    assert channel.executed == [[("lpush", ("q", "m1", "m2", "m3"))]]
+    pushes.send()  # forgotten once sent: nothing twice
+    assert len(channel.executed) == 1
+
+
+def test_other_lists_and_other_commands_keep_their_place() -> None:
+    """kombu adds a PEXPIRE after each push to a queue with an expiry: never reordered."""
+    channel = FakeChannel()
+    pushes = Pushes(channel)
+    messages = [
+        [("lpush", ("a", "1"))],
+        [("lpush", ("a", "2"))],
+        [("lpush", ("b", "3"))],
+        [("lpush", ("b", "4")), ("pexpire", ("b", 10))],
+        [("lpush", ("b", "5"))],
+    ]
+    for message in messages:
+        pushes.publish(channel, message)
+    pushes.send()
+    assert channel.executed == [
+        [
+            ("lpush", ("a", "1", "2")),
+            ("lpush", ("b", "3", "4")),
+            ("pexpire", ("b", 10)),
+            ("lpush", ("b", "5")),
+        ]
+    ]
+
+
+def test_collecting_is_the_producers_batch_only_inside_the_block() -> None:
+    producer = kombu.Producer(cast(Any, None))  # no channel: nothing is published
+    with pytest.raises(ValueError), collecting(producer):
+        assert producer._batch_local.current is not None  # type: ignore[attr-defined]
+        raise ValueError
+    assert getattr(producer._batch_local, "current", None) is None  # type: ignore[attr-defined]
+    with collecting(producer), pytest.raises(RuntimeError), collecting(producer):
+        pass
+
+
+def test_random_ids_are_distinct_uuid4_written_as_uuid_writes_them() -> None:
+    ids = random_ids(20_000)
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+    assert random_ids(0) == []
