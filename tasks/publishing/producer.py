@@ -82,8 +82,9 @@ def fix_command_id(
 class Producer:
     """Publishes jobs to the record_start queue through one pooled broker connection.
 
-    Celery and kombu build every message; a chunk of them goes to Redis as one LPUSH
-    (``pushes.py``), to RabbitMQ back to back, confirmed as a whole (``confirms.py``).
+    Celery and kombu build every message; a chunk of them goes to Redis as a few LPUSHes
+    in one round trip (``pushes.py``), to RabbitMQ back to back, confirmed as a whole
+    (``confirms.py``).
     """
 
     def __init__(
@@ -228,7 +229,7 @@ class Producer:
     @staticmethod
     @contextmanager
     def _chunk(producer: kombu.Producer, size: int) -> Iterator[None]:
-        """Publishes a chunk's messages at the end of the block: on Redis as one LPUSH
+        """Publishes a chunk's messages at the end of the block: on Redis as a few LPUSHes
         (``pushes.py``), elsewhere as kombu's batch does (RabbitMQ: back to back)."""
         if not coalescable(producer):
             with producer.batch(max_size=size + 1):  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""What the producer writes to Redis, one LPUSH per chunk (tasks/publishing/pushes.py), is
+"""What the producer writes to Redis, a few LPUSHes per chunk (tasks/publishing/pushes.py), is
 byte for byte what kombu's own publish batch writes, one LPUSH per message: the same
 payloads on the same list in the same order (ids, clock and kombu's delivery tags fixed)."""
 
@@ -49,7 +49,7 @@ def _written(url: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> 
     return written
 
 
-def test_one_lpush_per_chunk_writes_what_kombus_batch_writes(
+def test_lpushes_of_many_write_what_kombus_batch_writes(
     own_redis_url: str, client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     joined = _written(own_redis_url, client, monkeypatch)

@@ -1,4 +1,4 @@
-"""A chunk's Redis commands joined into one LPUSH per list (tasks/publishing/pushes.py) and
+"""A chunk's Redis commands joined into LPUSHes of many messages (tasks/publishing/pushes.py) and
 a chunk's ids (tasks/publishing/ids.py), against a channel and client shaped as kombu's."""
 
 from __future__ import annotations
