@@ -62,6 +62,12 @@ def _ref_rows(r: dict[str, Any]) -> list[Row]:
             f"{r['enqueue_speedup']}x",
         ),
         (
+            f"vs {r['ref']}: enqueue bulk file",
+            f"{old['bulk_rate']:,} → {new['bulk_rate']:,}/s",
+            "",
+            f"{r['bulk_speedup']}x",
+        ),
+        (
             f"vs {r['ref']}: e2e 20 ms 2x16 threads",
             f"{old['e2e_rate']} → {new['e2e_rate']}/s",
             "",
