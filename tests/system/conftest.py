@@ -20,6 +20,7 @@ from confrec.worker.local.processes import (
     spawn,
     start_redis,
     start_simulator,
+    stop_all,
     wait_until,
 )
 from confrec.worker.local.rabbitmq import RabbitNode, rabbitmq_installed
@@ -81,11 +82,13 @@ def simulator(workdir: Path) -> Iterator[ManagedProcess]:
     proc.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def system(
     redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
 ) -> Iterator[System]:
-    """The stack with one worker (8 threads) consuming the default queue."""
+    """The stack with one worker (8 threads) consuming the default queue, shared by every
+    module (a worker's start and stop cost seconds): a test that starts another worker on
+    it stops that one itself, and every other fleet runs on a queue of its own."""
     env = {
         "CONFREC_BROKER_URL": redis_proc.extra["url"],
         "TELNYX_API_KEY": API_KEY,
@@ -150,8 +153,7 @@ def isolated(
         return system
 
     yield make
-    for system in made:
-        system.stop_workers()
+    stop_all([worker for system in made for worker in system.workers])  # all told at once
 
 
 @pytest.fixture(scope="module")
