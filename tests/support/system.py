@@ -29,6 +29,7 @@ from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
+    ready_or_stop,
     start_redis,
     start_simulator,
     start_worker,
@@ -207,6 +208,19 @@ class System:
         self.workers.append(proc)
         return proc
 
+    def start_workers(
+        self, names: list[str], concurrency: int = 8, *, mingle: bool = False
+    ) -> list[ManagedProcess]:
+        """Several workers at once: all started, then each waited for (a start is mostly
+        waiting — on imports, on mingle's second — so a fleet takes about one start)."""
+        procs = [
+            self.start_worker(name, concurrency=concurrency, wait=False, mingle=mingle)
+            for name in names
+        ]
+        for proc in procs:
+            worker_ready(proc)
+        return procs
+
     def stop_workers(self) -> None:
         stop_all(self.workers)
 
@@ -222,6 +236,11 @@ class System:
 
     def published(self) -> int:
         return int(self.state.xlen(self.settings.results_stream))
+
+
+def worker_ready(proc: ManagedProcess) -> None:
+    """Wait for a worker started without waiting, as ``start_worker`` would have."""
+    ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {proc.name}")
 
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.
