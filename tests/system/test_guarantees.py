@@ -19,7 +19,8 @@ def test_sigkill_mid_batch_loses_no_job_and_starts_no_second_recording(
     isolated: Callable[..., System], broker: str
 ) -> None:
     system = isolated(broker=broker, **QUICK_REDELIVERY)
-    doomed, _ = system.start_workers(["doomed", "survivor"], concurrency=4)
+    doomed = system.start_worker("doomed", concurrency=4)
+    system.start_worker("survivor", concurrency=4)
     tag = uuid.uuid4().hex[:8]
     conferences = [f"slow-300-{tag}-{i:03d}" for i in range(60)]
     job_ids = system.enqueue(conferences)
