@@ -83,12 +83,13 @@ def simulator(workdir: Path) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture(scope="session")
-def system(
-    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
-) -> Iterator[System]:
+def system(simulator: ManagedProcess, workdir: Path) -> Iterator[System]:
     """The stack with one worker (8 threads) consuming the default queue, shared by every
     module (a worker's start and stop cost seconds): a test that starts another worker on
-    it stops that one itself, and every other fleet runs on a queue of its own."""
+    it stops that one itself. On a Redis of its own: a worker reconciles what its Redis
+    schedules, and every job on this one went to the session's simulator (one Telnyx per
+    Redis, as in a deployment) — the other fleets' simulators come and go."""
+    redis_proc = start_redis(workdir / "system-redis")
     env = {
         "CONFREC_BROKER_URL": redis_proc.extra["url"],
         "TELNYX_API_KEY": API_KEY,
@@ -96,9 +97,12 @@ def system(
         **FAST_RETRIES,
     }
     system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
-    system.start_worker(f"w{uuid.uuid4().hex[:6]}")
-    yield system
-    system.stop_workers()
+    try:
+        system.start_worker(f"w{uuid.uuid4().hex[:6]}")
+        yield system
+    finally:
+        system.stop_workers()
+        redis_proc.stop()
 
 
 @pytest.fixture
