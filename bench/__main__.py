@@ -21,6 +21,7 @@ from typing import Any
 from bench.batch import batch_phase
 from bench.bodies import bodies_phase
 from bench.brokers import broker_phase
+from bench.burst import BurstPlan, burst_phase
 from bench.cost import BASELINE, CostPlan, cost_phase
 from bench.e2e import E2EPlan, end_to_end
 from bench.enqueue_suite import enqueue_phase
@@ -39,6 +40,7 @@ DOC_PLOTS = Path(__file__).resolve().parent.parent / "docs" / "img"
 PHASES = [
     "enqueue",
     "cost",
+    "burst",
     "e2e",
     "rss",
     "pools",
@@ -62,12 +64,14 @@ class Plan:
     rss_every: int
     pool_jobs: int
     pool_budget_s: float
+    pool_levels: tuple[int, ...]
     service_webhooks: int
     service_bulk_jobs: int
     broker_enqueue_jobs: int
     broker_e2e_jobs: int
     broker_env: dict[str, str]
     cost: CostPlan = field(default_factory=CostPlan)
+    burst: BurstPlan = field(default_factory=BurstPlan)
     ref_enqueue_jobs: int = 10_000
     ref_e2e_jobs: int = 1500
     ref_rounds: int = 2
@@ -89,6 +93,7 @@ FULL = Plan(
     rss_every=5000,
     pool_jobs=1200,
     pool_budget_s=15,
+    pool_levels=(4, 8, 16, 32),
     service_webhooks=2000,
     service_bulk_jobs=10_000,
     broker_enqueue_jobs=5000,
@@ -116,6 +121,7 @@ QUICK = Plan(
     rss_every=250,
     pool_jobs=150,
     pool_budget_s=2.5,
+    pool_levels=(8, 16),
     service_webhooks=200,
     service_bulk_jobs=1000,
     broker_enqueue_jobs=500,
@@ -125,7 +131,8 @@ QUICK = Plan(
         "CONFREC_RETRY_DEADLINE": "3",
         "CONFREC_HTTP_TIMEOUT": "2",
     },
-    cost=CostPlan(jobs=200, rounds=1, sweep=(8,), sweep_jobs=150, paced_seconds=2),
+    cost=CostPlan(jobs=200, rounds=1, paced_seconds=2),
+    burst=BurstPlan(jobs=300, capacity_jobs=400),
     ref_enqueue_jobs=1000,
     ref_e2e_jobs=150,
     ref_rounds=1,
@@ -164,11 +171,12 @@ def _phases(
             workdir,
         ),
         "cost": lambda: cost_phase(rig, plan.cost),
+        "burst": lambda: burst_phase(rig, plan.burst),
         **e2e,
         "rss": lambda: rss_growth(
             rig, plan.rss_target, plan.rss_checkpoints, plan.rss_budget_s, plan.rss_every
         ),
-        "pools": lambda: compare_pools(rig, plan.pool_jobs, 20, plan.pool_budget_s),
+        "pools": lambda: compare_pools(rig, plan.pool_jobs, plan.pool_levels, plan.pool_budget_s),
         "service": lambda: service_phase(rig, plan.service_webhooks, plan.service_bulk_jobs),
         "bodies": lambda: bodies_phase(rig),
         "brokers": lambda: broker_phase(
@@ -199,12 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plots",
         type=Path,
-        help="where phase cost's PNGs go (full run: docs/img; --quick: beside --out)",
+        help="where the PNGs go (full run: docs/img; --quick: beside --out)",
     )
     parser.add_argument(
         "--baseline",
         metavar="GITREF",
         help=f"phase cost: the commit whose workers are 'before' (default {BASELINE}; none: skip)",
+    )
+    parser.add_argument(
+        "--cost-simulator",
+        action="store_true",
+        help="phase cost: also run the rounds against the simulator (uvicorn)",
     )
     args = parser.parse_args(argv)
     wanted = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else PHASES
@@ -218,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.rss_budget:
         plan = replace(plan, rss_budget_s=args.rss_budget)
+    if args.cost_simulator:
+        plan = replace(plan, cost=replace(plan.cost, with_simulator=True))
     if args.baseline:
         baseline = None if args.baseline == "none" else args.baseline
         plan = replace(plan, cost=replace(plan.cost, baseline=baseline))
@@ -245,11 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(render(build_rows(results)))
-    if "cost" in results and "error" not in results["cost"]:
-        plots = args.plots or (args.out.parent if args.quick else DOC_PLOTS)
-        title = f"{results['meta']['date'][:10]}, {results['meta']['cores']} cores"
-        for path in write_plots(results["cost"], plots, title):
-            print(f"plot: {path}")
+    plots = args.plots or (args.out.parent if args.quick else DOC_PLOTS)
+    title = f"{results['meta']['date'][:10]}, {results['meta']['cores']} cores"
+    for path in write_plots(results, plots, title):
+        print(f"plot: {path}")
     meta = results["meta"]
     print(
         f"\n{meta['date']}  {meta['cores']} cores  load at start {meta['loadavg_at_start']}  "

@@ -48,7 +48,7 @@ def burst(
     """Enqueue ``count`` jobs at once; throughput = jobs / (first enqueue → last outcome).
     With ``timeout_s``, stops waiting then: the rate is of the outcomes that arrived."""
     client = rig.client()
-    after = _last_id(client)
+    after = last_stream_id(client)
     assert rig.redis_proc is not None
     meter = CpuMeter(
         {
@@ -110,7 +110,7 @@ def _command_calls(client: Any) -> dict[str, int]:
 def paced(rig: Rig, rate: float, count: int, latency_ms: float, tag: str) -> dict[str, Any]:
     """Enqueue ``count`` jobs at ``rate``/s in small steps; latency and queue overhead."""
     client = rig.client()
-    after = _last_id(client)
+    after = last_stream_id(client)
     producer = jobs.producer(rig.url)
     data = jobs.rows(tag, count)
     start = time.monotonic()
@@ -138,7 +138,7 @@ def paced(rig: Rig, rate: float, count: int, latency_ms: float, tag: str) -> dic
     }
 
 
-def _last_id(client: Any) -> str:
+def last_stream_id(client: Any) -> str:
     newest = client.xrevrange(jobs.STREAM, count=1)
     return newest[0][0].decode() if newest else "0-0"
 

@@ -73,21 +73,21 @@ def read_outcomes(
     return found
 
 
-def _ts(iso: str) -> float:
+def timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
 
 
 def latencies_ms(outcomes: list[dict[str, Any]]) -> list[float]:
     """enqueued_at → finished_at of each outcome, milliseconds (ms resolution)."""
     return sorted(
-        (_ts(o["finished_at"]) - _ts(o["enqueued_at"])) * 1000
+        (timestamp(o["finished_at"]) - timestamp(o["enqueued_at"])) * 1000
         for o in outcomes
         if o.get("enqueued_at")
     )
 
 
 def last_finished(outcomes: list[dict[str, Any]]) -> float:
-    return max(_ts(o["finished_at"]) for o in outcomes)
+    return max(timestamp(o["finished_at"]) for o in outcomes)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -16,13 +16,17 @@ from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
+import httpx
 import redis
 
 from bench.proc_stats import alive, descendants
+from confrec.config.settings import Settings
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
     StartError,
+    free_port,
+    ready_or_stop,
     spawn,
     start_redis,
     start_simulator,
@@ -80,6 +84,19 @@ class Rig:
         stack.callback(sim.stop)
         return sim
 
+    def fake(self, stack: ExitStack, latency_ms: float) -> ManagedProcess:
+        """The light fake Telnyx (bench/fake.py), its own process: its CPU measured apart.
+        ``extra`` as the simulator's (``base_url``, ``root``), so either serves a phase."""
+        port = free_port()
+        argv = [sys.executable, "-m", "bench.fake", "--port", str(port)]
+        argv += ["--latency-ms", str(latency_ms)]
+        proc = spawn(f"fake-{port}", argv, self.workdir, {"PYTHONPATH": str(REPO)})
+        stack.callback(proc.stop)
+        root = f"http://127.0.0.1:{port}"
+        proc.extra |= {"base_url": f"{root}/v2", "root": root}
+        ready_or_stop(proc, lambda: _answers(f"{root}/_sim/health"), 15, "fake Telnyx")
+        return proc
+
     def worker_env(self, sim: ManagedProcess, source: Path | None = None) -> dict[str, str]:
         """A worker's environment; ``source``: a tree of confrec to run instead of this
         one (an older commit, bench/ref.py), found first on PYTHONPATH."""
@@ -106,11 +123,13 @@ class Rig:
         Each is ``confrec worker`` as worker/local/processes.py starts it (``CONFREC``); ``env``
         adds to or overrides the rig's worker environment (another broker, say)."""
         worker_env = {**self.worker_env(sim, source), **(env or {})}
+        extra = extra_args or []
         argvs = {
-            name: [*CONFREC, "worker", "--hostname", f"{name}@%h", *_QUIET, *(extra_args or [])]
+            name: [*CONFREC, "worker", "--hostname", f"{name}@%h", *_QUIET, *extra]
             for name in names
         }
-        return self._start(stack, argvs, worker_env)
+        each = 1 if source else worker_processes(worker_env, extra)
+        return self._start(stack, argvs, worker_env, each)
 
     def bare_worker(
         self, stack: ExitStack, sim: ManagedProcess, concurrency: int
@@ -127,25 +146,46 @@ class Rig:
         return self._start(stack, {name: argv}, env)[0]
 
     def _start(
-        self, stack: ExitStack, argvs: dict[str, list[str]], env: dict[str, str]
+        self, stack: ExitStack, argvs: dict[str, list[str]], env: dict[str, str], each: int = 1
     ) -> list[ManagedProcess]:
+        """Spawn, then wait for ``each`` "ready." lines per worker (one per Celery process:
+        the children of ``confrec worker``'s supervisor write to its log)."""
         procs: list[ManagedProcess] = []
         stack.callback(_stop_all, procs, STOP_TIMEOUT_S)
         for name, argv in argvs.items():
             procs.append(spawn(name, argv, self.workdir, env))
         for proc in procs:
-            wait_until(_ready(proc), 60, f"worker {proc.name} (log {proc.log_path})")
+            wait_until(_ready(proc, each), 60, f"worker {proc.name} (log {proc.log_path})")
             if not proc.alive():
                 raise StartError(f"worker {proc.name} exited: {proc.log()[-2000:]}")
         return procs
+
+
+def worker_processes(env: dict[str, str], args: list[str] | None = None) -> int:
+    """How many Celery processes one ``confrec worker`` of this tree runs with ``env`` and
+    ``args``: as ``CONFREC_WORKER_PROCESSES`` says, else one per usable CPU with the
+    threads pool, 1 with another; 1 for a tree without that setting (before issue 23)."""
+    if "worker_processes" not in Settings.model_fields:
+        return 1
+    env = {**os.environ, **env}  # as spawn gives it to the worker
+    configured = int(env.get("CONFREC_WORKER_PROCESSES") or 0)
+    threads = "prefork" not in (args or []) and env.get("CONFREC_POOL", "threads") == "threads"
+    return configured or (len(os.sched_getaffinity(0)) if threads else 1)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 #: Every bench worker, confrec's and the floor's: no start-up sync, no gossip traffic.
 _QUIET = ["--without-mingle", "--without-gossip"]
 
 
-def _ready(proc: ManagedProcess) -> Callable[[], bool]:
-    return lambda: "ready." in proc.log() or not proc.alive()
+def _ready(proc: ManagedProcess, each: int = 1) -> Callable[[], bool]:
+    return lambda: proc.log().count("ready.") >= each or not proc.alive()
 
 
 def _stop_all(procs: list[ManagedProcess], timeout: float) -> None:

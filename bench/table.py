@@ -6,23 +6,16 @@ from typing import Any
 
 from bench.batch import batch_rows
 from bench.bodies import bodies_rows
+from bench.targets import Row, burst_rows, cost_rows, pool_rows, verdict
 
-Row = tuple[str, str, str, str]
 ENQUEUE_TARGET = 10_000
-RATIO_TARGET = 0.8
-FLOOR_TARGET = 0.9
-CPU_TARGET = 2.0
 OVERHEAD_TARGET_MS = 50.0
 #: "Answer within a few milliseconds": Telnyx times webhooks out and retries them.
 WEBHOOK_P99_TARGET_MS = 5.0
 
 
-def _verdict(ok: bool, detail: str) -> str:
-    return f"{'met' if ok else 'MISSED'} ({detail})"
-
-
 def _rate_vs(rate: float, target: float) -> str:
-    return _verdict(rate >= target, f"{rate / target:.2f}x target")
+    return verdict(rate >= target, f"{rate / target:.2f}x target")
 
 
 def _enqueue_rows(e: dict[str, Any]) -> list[Row]:
@@ -113,47 +106,7 @@ def _e2e_rows(e: dict[str, Any]) -> list[Row]:
                 f"e2e {lat}: paced at {p['offered_rate']}/s, overhead p50 / p99",
                 f"{p['overhead_p50_ms']} / {p99} ms",
                 "p99 < 50 ms",
-                _verdict(p99 < OVERHEAD_TARGET_MS, f"{p99 / OVERHEAD_TARGET_MS:.1f}x the bound"),
-            )
-        )
-    return rows
-
-
-def _cost_rows(c: dict[str, Any]) -> list[Row]:
-    at, q = c["at_16"], c["ratios"]
-    before = "confrec before" in at
-    head = f"cost {c['latency_ms']:g} ms, concurrency 16"
-
-    def was(key: str) -> str:
-        return f"; before ({c['baseline']}) {q[key]:.2f}" if before else ""
-
-    def target(label: str, key: str, bound: float, at_most: bool = False) -> Row:
-        ok = q[key] <= bound if at_most else q[key] >= bound
-        sign = "≤" if at_most else "≥"
-        note = _verdict(ok, f"{q[key] / bound:.2f}x the bound") + was(
-            key.replace("confrec", "before")
-        )
-        return (f"{head}: {label}", f"{q[key]:.2f}", f"{sign} {bound:.2f}", note)
-
-    rates = " / ".join(f"{run['rate']:,}" for run in at.values())
-    cpu = " / ".join(f"{run['worker_cpu_ms_per_job']}" for run in at.values())
-    rows: list[Row] = [
-        (f"{head}: {' / '.join(at)}", f"{rates} jobs/s", "", "medians of the rounds"),
-        (f"{head}: CPU ms per job, same order", cpu, "", "raw: the client process's"),
-        (f"{head}: bare Celery / raw httpx", f"{q['bare_to_raw']:.2f}", "", "Celery's own cost"),
-        target("confrec / bare Celery", "confrec_to_bare", FLOOR_TARGET),
-        target("confrec / raw httpx", "confrec_to_raw", RATIO_TARGET),
-        target("worker CPU / raw CPU per job", "confrec_cpu_to_raw", CPU_TARGET, at_most=True),
-    ]
-    if before:
-        rows.append((f"{head}: confrec now / before", f"{q['speedup']:.2f}x", "", "same run"))
-    for name, p in c["paced"].items():
-        rows.append(
-            (
-                f"{head}: {name} paced at {p['offered_rate']}/s, latency p50 / p99",
-                f"{p['latency_p50_ms']} / {p['latency_p99_ms']} ms",
-                "",
-                "enqueue → outcome",
+                verdict(p99 < OVERHEAD_TARGET_MS, f"{p99 / OVERHEAD_TARGET_MS:.1f}x the bound"),
             )
         )
     return rows
@@ -177,25 +130,6 @@ def _rss_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _pool_rows(section: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
-    for label, run in section["runs"].items():
-        if run.get("error"):
-            rows.append((f"pool: {label}", f"{run.get('rate', 0)}/s", "", run["error"]))
-            continue
-        note = (
-            f"ran as {run['banner']}, CPU {run.get('worker_cpu_ms_per_job')} ms/job, "
-            f"{run.get('redis_commands_per_job')} Redis cmds/job, "
-            f"RSS {run['rss_mib']} MiB, PSS {run.get('pss_mib')} MiB"
-        )
-        if run.get("failed_acks_logged"):
-            note += f", {run['failed_acks_logged']} failed acks logged"
-        if run.get("complete") is False:
-            note += f", only {run['outcomes']:,} done in budget"
-        rows.append((f"pool: {label}", f"{run.get('rate', 0):,}/s", "", note))
-    return rows
-
-
 def _service_rows(r: dict[str, Any]) -> list[Row]:
     first, again, bulk = r["first"], r["duplicate"], r["bulk"]
     n = f"{r['webhooks']:,}"
@@ -205,7 +139,7 @@ def _service_rows(r: dict[str, Any]) -> list[Row]:
             f"webhook answer, {n} new events p50 / p99",
             f"{first['p50_ms']} / {first['p99_ms']} ms",
             f"p99 ≤ {WEBHOOK_P99_TARGET_MS:g} ms",
-            _verdict(few_ms, f"max {first['max_ms']} ms, {first['stored']} stored"),
+            verdict(few_ms, f"max {first['max_ms']} ms, {first['stored']} stored"),
         ),
         (
             f"webhook answer, {n} duplicates p50 / p99",
@@ -253,11 +187,12 @@ def _broker_rows(r: dict[str, Any]) -> list[Row]:
 
 SECTIONS = [
     ("enqueue", _enqueue_rows),
-    ("cost", _cost_rows),
+    ("cost", cost_rows),
+    ("burst", burst_rows),
     ("e2e_20", _e2e_rows),
     ("e2e_100", _e2e_rows),
     ("rss", _rss_rows),
-    ("pools", _pool_rows),
+    ("pools", pool_rows),
     ("service", _service_rows),
     ("bodies", bodies_rows),
     ("batch", batch_rows),

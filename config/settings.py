@@ -114,6 +114,10 @@ class Settings(BaseSettings):
 
     pool: str = "threads"
     concurrency: int = Field(default=16, ge=1)
+    """Threads per worker process (with the threads pool)."""
+    worker_processes: int | None = Field(default=None, ge=1, le=1024)
+    """Celery worker processes ``confrec worker`` runs; unset: one per CPU it may use
+    (threads pool), else 1 (``confrec.worker.supervisor``)."""
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """``confrec worker`` serves Prometheus metrics at ``/metrics`` on this port."""
     metrics_host: str = "127.0.0.1"

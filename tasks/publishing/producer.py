@@ -8,7 +8,6 @@ queued before its messages go out, so a job's status is known the moment it is e
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from confrec.tasks.job import (
 )
 from confrec.tasks.principal import Principal
 from confrec.tasks.publishing.confirms import ChunkConfirms
+from confrec.tasks.publishing.ids import random_ids
+from confrec.tasks.publishing.pushes import coalescable, collecting
 from confrec.tasks.store.ledger import JobLedger
 
 #: How long a bulk chunk may wait for RabbitMQ's confirms before the bulk fails.
@@ -64,22 +65,26 @@ class EnqueueError(RuntimeError):
 
 
 def fix_command_id(
-    job: RecordStartJob, batch_key: str | None = None, scope: str | None = None
+    job: RecordStartJob,
+    batch_key: str | None = None,
+    scope: str | None = None,
+    fresh: str | None = None,
 ) -> RecordStartJob:
     """The job with its command_id set: the producer's, derived from the batch key (in a
-    named principal's ``scope``), or new."""
+    named principal's ``scope``), or new (``fresh``, if given, is that new one)."""
     if job.command_id:
         return job
     return job.with_command_id(
-        derived_command_id(batch_key, job, scope) if batch_key else new_command_id()
+        derived_command_id(batch_key, job, scope) if batch_key else fresh or new_command_id()
     )
 
 
 class Producer:
     """Publishes jobs to the record_start queue through one pooled broker connection.
 
-    ``enqueue_many`` sends chunks through kombu's publish batches: Celery still builds
-    every message, and each chunk goes to Redis as one pipelined round trip.
+    Celery and kombu build every message; a chunk of them goes to Redis as a few LPUSHes
+    in one round trip (``pushes.py``), to RabbitMQ back to back, confirmed as a whole
+    (``confirms.py``).
     """
 
     def __init__(
@@ -161,8 +166,10 @@ class Producer:
                 # The first message declares the queue; the rest skip that step.
                 declare: list[Any] = [self.app.amqp.queues[self.queue]]
                 for chunk in _chunks(jobs, self.chunk_size):
+                    ids = random_ids(2 * len(chunk))  # job ids, then fresh command ids
                     fixed = [
-                        (str(uuid.uuid4()), fix_command_id(job, batch_key, scope)) for job in chunk
+                        (ids[i], fix_command_id(job, batch_key, scope, ids[-1 - i]))
+                        for i, job in enumerate(chunk)
                     ]
                     originals = dict(zip((j for j, _ in fixed), retry_of[read:], strict=False))
                     read += len(chunk)
@@ -179,7 +186,7 @@ class Producer:
                         )
                         fixed = [(j, job) for j, job in fixed if j not in refused]
                     headers = {HEADER_ENQUEUED_AT: enqueued_at, **extra_headers}
-                    with producer.batch(max_size=len(chunk) + 1):  # type: ignore[attr-defined]
+                    with self._chunk(producer, len(fixed)):
                         for job_id, job in fixed:
                             retried = originals.get(job_id)
                             marked = {**headers, HEADER_RETRY_OF: retried} if retried else headers
@@ -218,6 +225,19 @@ class Producer:
         with self.app.connection_for_write(transport_options=options) as conn:
             confirms = ChunkConfirms(conn.default_channel, CONFIRM_TIMEOUT_S)
             yield kombu.Producer(conn.default_channel), confirms.wait
+
+    @staticmethod
+    @contextmanager
+    def _chunk(producer: kombu.Producer, size: int) -> Iterator[None]:
+        """Publishes a chunk's messages at the end of the block: on Redis as a few LPUSHes
+        (``pushes.py``), elsewhere as kombu's batch does (RabbitMQ: back to back)."""
+        if not coalescable(producer):
+            with producer.batch(max_size=size + 1):  # type: ignore[attr-defined]
+                yield
+            return
+        with collecting(producer) as pushes:
+            yield
+        pushes.send()
 
     def _publish(
         self,

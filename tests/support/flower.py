@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from confrec.tasks.job import TASK_NAME
-from confrec.worker.local.processes import ManagedProcess
+from confrec.worker.local.processes import ManagedProcess, worker_nodes
 from tests.support.system import System
 
 USER = "ops"
@@ -33,10 +33,14 @@ def answers(url: str) -> bool:
         return False
 
 
-def _sees_worker_events(flower: Flower, worker: str) -> bool:
+def _sees_worker_events(flower: Flower, worker: ManagedProcess) -> bool:
     """Flower counts a worker online only from its heartbeat events: once it has one, it is
-    subscribed to the event channel and will see every task event after it."""
-    return f'flower_worker_online{{worker="{worker}@' in flower.get("/metrics", auth=None).text
+    subscribed to the event channel and will see every task event after it. A ``confrec
+    worker`` is one node per process: every one must be seen, and send task events."""
+    metrics = flower.get("/metrics", auth=None).text
+    nodes = worker_nodes(worker)
+    seen = all(f'flower_worker_online{{worker="{node}"}}' in metrics for node in nodes)
+    return bool(nodes) and seen and worker.log().count(EVENTS_ENABLED) >= len(nodes)
 
 
 #: What a worker logs when a monitor turns its task events on (Celery's enable_events).
@@ -46,9 +50,7 @@ EVENTS_ENABLED = "Events of group {task} enabled by remote."
 def watching(flower: Flower, system: System) -> bool:
     """Flower is subscribed to every worker's events, and every worker sends task events:
     they are off until a monitor asks, and ``confrec flower`` asks every second."""
-    return all(
-        _sees_worker_events(flower, w.name) and EVENTS_ENABLED in w.log() for w in system.workers
-    )
+    return all(_sees_worker_events(flower, w) for w in system.workers)
 
 
 def flower_tasks(flower: Flower) -> dict[str, Any]:

@@ -52,7 +52,8 @@ def test_headers_of_another_type_from_another_service_count_as_absent(system: Sy
 def test_a_handler_that_keeps_raising_ends_failed_after_bounded_redeliveries(
     isolated: Callable[..., System],
 ) -> None:
-    system = isolated(CONFREC_MAX_FAULTY_DELIVERIES="3")
+    # One worker process: the injected fault's "once" is remembered per process.
+    system = isolated(CONFREC_MAX_FAULTY_DELIVERIES="3", CONFREC_WORKER_PROCESSES="1")
     worker = system.start_worker("faulty", env={"PYTHONPATH": INJECT}, concurrency=2)
     always, once = unique("inject-always-"), unique("inject-once-")
     job_ids = system.enqueue([always, once])

@@ -44,8 +44,10 @@ def test_sigkill_mid_batch_loses_no_job_and_starts_no_second_recording(
 def test_sigterm_finishes_in_flight_jobs_and_takes_no_new_ones(
     isolated: Callable[..., System], broker: str
 ) -> None:
-    system = isolated(broker=broker)
-    worker = system.start_worker("graceful", concurrency=2)
+    # Two worker processes of one thread each (the per-CPU default, pinned to 2 so that
+    # any machine has the same two jobs in flight): the supervisor forwards the SIGTERM.
+    system = isolated(broker=broker, CONFREC_WORKER_PROCESSES="2")
+    worker = system.start_worker("graceful", concurrency=1)
     tag = uuid.uuid4().hex[:8]
     conferences = [f"slow-1500-{tag}-{i}" for i in range(6)]  # answered within the timeout
     job_ids = system.enqueue(conferences)
@@ -124,7 +126,9 @@ def test_a_message_fetched_by_a_worker_killed_before_recording_it_is_recovered(
     """The pop window, made wide on purpose: the worker is frozen with its fetch pending,
     so Redis moves the job to it and nothing on the worker records it. With a plain BRPOP
     the job would now exist only in a dead process's socket."""
-    system = isolated()
+    # One worker process: SIGSTOP freezes it with its fetch pending (with several, it
+    # would freeze only their supervisor).
+    system = isolated(CONFREC_WORKER_PROCESSES="1")
     # With mingle, as `confrec worker` runs by default: its reply queue is consumed on the
     # same channel first, and the in-flight list must still go back to the task queue.
     frozen = system.start_worker("frozen", concurrency=1, mingle=True)

@@ -19,7 +19,7 @@ import redis
 from confrec.config.settings import Settings
 from confrec.tasks.store import keys
 from confrec.worker.broker.clients import redis_client
-from confrec.worker.local.processes import ManagedProcess, start_serve, wait_until
+from confrec.worker.local.processes import ManagedProcess, start_serve, wait_until, worker_pids
 from confrec.worker.local.sentinel import SentinelCluster, start_sentinel_cluster
 from tests.support.system import API_KEY, QUICK_REDELIVERY, System
 
@@ -124,7 +124,9 @@ def test_master_killed_mid_batch_loses_no_job_and_starts_no_second_recording(
     outcomes = system.outcomes(job_ids, timeout=60)
     # Each worker fetches reliably again, on the new master: heartbeat, sweeper and all.
     wait_until(
-        lambda: beating(system) == {w.pid for w in workers}, 15, "heartbeats after the failover"
+        lambda: beating(system) == set().union(*map(worker_pids, workers)),
+        15,
+        "heartbeats after the failover",
     )
     assert {job: len(o) for job, o in outcomes.items() if len(o) != 1} == {}
     assert {o[0].status for o in outcomes.values()} == {"succeeded"}

@@ -17,7 +17,7 @@ def test_a_worker_logs_the_telnyx_base_url_it_sends_to(isolated: Callable[..., S
     finally:
         worker.stop()
     lines = [line for line in log.splitlines() if "sending to Telnyx at" in line]
-    assert len(lines) == 1, log
-    assert lines[0].rstrip().endswith(f"sending to Telnyx at {base_url}"), lines[0]
-    assert "INFO" in lines[0]
+    assert lines, log  # once per worker process (one per CPU)
+    assert all(line.rstrip().endswith(f"sending to Telnyx at {base_url}") for line in lines)
+    assert all("INFO" in line for line in lines)
     assert API_KEY not in log

@@ -12,6 +12,8 @@ line naming the variable, not a traceback.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 
 from confrec.config.settings import MISSING_API_KEY
 from confrec.tasks.job import RecordStartJob
+from confrec.worker import supervisor
 from confrec.worker.cli import batch, output, processes, reconcile, recordings, results
 from confrec.worker.cli.output import err, fail, load_settings, out, validation_failure
 from confrec.worker.exitcodes import ExitCode
@@ -41,6 +44,7 @@ def worker(ctx: typer.Context) -> None:
     settings = load_settings()
     if settings.telnyx_api_key is None:
         fail(MISSING_API_KEY)
+    supervisor.die_with_parent()
     if settings.metrics_port is not None:  # before the app imports prometheus_client
         from confrec.worker.metrics_server import serve_worker_metrics
 
@@ -50,6 +54,12 @@ def worker(ctx: typer.Context) -> None:
             output.listen_failure(
                 exc, settings.metrics_host, settings.metrics_port, "CONFREC_METRICS_PORT"
             )
+    pool = supervisor.option(ctx.args, "--pool", "-P") or settings.pool
+    count = supervisor.process_count(settings.worker_processes, pool)
+    if count > 1:  # the children count into this process's metrics (multiprocess mode)
+        env = {k: v for k, v in os.environ.items() if k != "CONFREC_METRICS_PORT"}
+        command = [sys.executable, "-m", "confrec.worker.cli", "worker"]
+        raise typer.Exit(supervisor.Supervisor(command, count, env).run(ctx.args))
     from confrec.worker.app import create_app, worker_queues
 
     # Settings' pool first: an explicit --pool/--concurrency later in argv wins.

@@ -90,8 +90,10 @@ Usage: confrec worker [OPTIONS]
   record_start) on CONFREC_BROKER_URL (default redis://localhost:6379/0), sends each to
   Telnyx at TELNYX_BASE_URL with TELNYX_API_KEY (required: the worker does not start
   without it) and publishes one outcome per job to CONFREC_RESULTS_STREAM on
-  CONFREC_REDIS_URL (default: the broker). CONFREC_POOL and CONFREC_CONCURRENCY choose
-  the pool (default threads, 16); CONFREC_METRICS_PORT serves Prometheus metrics.
+  CONFREC_REDIS_URL (default: the broker). It runs CONFREC_WORKER_PROCESSES Celery
+  workers (default: one per CPU, each a node <name>-<i>@<host>); CONFREC_POOL and
+  CONFREC_CONCURRENCY choose each one's pool (default threads, 16);
+  CONFREC_METRICS_PORT serves Prometheus metrics, summed over the processes.
   Every variable: docs/configuration.md. confrec passes --queues, --pool, --concurrency
   and --loglevel INFO to Celery; the same options given here win.
 

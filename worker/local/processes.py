@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import redis
+
+from confrec.worker.supervisor import expected_processes
 
 CONFREC = [sys.executable, "-m", "confrec.worker.cli"]
 
@@ -250,12 +253,35 @@ def start_worker(
     mingle: bool = False,
     command: Sequence[str] = CONFREC,
 ) -> ManagedProcess:
-    """``confrec worker`` as a process; waits for Celery's "ready" line in its log
-    unless ``wait`` is False. Mingle and gossip are off unless asked for (faster start).
-    ``command`` is how to run ``confrec`` (another install's console script, say)."""
+    """``confrec worker`` as a process; waits for Celery's "ready" line of each of its
+    worker processes (one per CPU by default) unless ``wait`` is False. Mingle and
+    gossip are off unless asked for (faster start). ``command`` is how to run
+    ``confrec`` (another install's console script, say)."""
     argv = [*command, "worker", "--hostname", f"{name}@%h"]
     argv += [] if mingle else ["--without-mingle", "--without-gossip"]
     proc = spawn(name, argv + (extra_args or []), workdir, env)
     if wait:
-        ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {name}")
+        count = expected_processes({**os.environ, **env}, extra_args or [])
+        ready = lambda: proc.log().count(" ready.") >= count  # noqa: E731
+        ready_or_stop(proc, ready, 30, f"worker {name}")
     return proc
+
+
+def worker_pids(proc: ManagedProcess) -> set[int]:
+    """The pids of a ``confrec worker``'s Celery worker processes: its children when it
+    supervises several, else itself (read from /proc: Linux)."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and int(stat.rpartition(")")[2].split()[1]) == proc.pid:
+            children.add(int(entry.name))
+    return children or {proc.pid}
+
+
+def worker_nodes(proc: ManagedProcess) -> list[str]:
+    """The Celery nodes (``name@host``, ``name-1@host``, …) of a ``confrec worker`` that
+    have said they are ready, from its log."""
+    return re.findall(r"(\S+@\S+) ready\.", proc.log())
