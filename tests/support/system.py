@@ -37,6 +37,7 @@ from confrec.worker.local.processes import (
 )
 from confrec.worker.local.rabbitmq import RabbitNode
 from confrec.worker.producing import create_ledger
+from confrec.worker.supervisor import expected_processes
 
 API_KEY = "KEYtest-0123456789-not-real"
 
@@ -218,7 +219,7 @@ class System:
             for name in names
         ]
         for proc in procs:
-            worker_ready(proc)
+            worker_ready(proc, self.env, ["-c", str(concurrency)])
         return procs
 
     def stop_workers(self) -> None:
@@ -238,9 +239,12 @@ class System:
         return int(self.state.xlen(self.settings.results_stream))
 
 
-def worker_ready(proc: ManagedProcess) -> None:
-    """Wait for a worker started without waiting, as ``start_worker`` would have."""
-    ready_or_stop(proc, lambda: "ready." in proc.log(), 30, f"worker {proc.name}")
+def worker_ready(proc: ManagedProcess, env: dict[str, str], argv: list[str]) -> None:
+    """Wait for a worker started without waiting (with ``env`` and ``argv``), as
+    ``start_worker`` would have: for the "ready" line of each of its processes."""
+    count = expected_processes({**os.environ, **env}, argv)
+    ready = lambda: proc.log().count(" ready.") >= count  # noqa: E731
+    ready_or_stop(proc, ready, 30, f"worker {proc.name}")
 
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.

@@ -44,14 +44,15 @@ def test_worker_pool_comes_from_settings_and_options_override_it(
     isolated: Callable[..., System],
 ) -> None:
     """Each case's worker started at once (a start is mostly waiting), then each banner."""
-    workers = []
+    started = []
     for args, env, _ in POOLS:
         system = isolated(**env)
         name = f"pool{uuid.uuid4().hex[:6]}"
-        workers.append(start_worker(system.workdir, name, system.env, args, wait=False))
-        system.workers.append(workers[-1])  # stopped by the isolated fixture, whatever happens
-    for worker, (args, env, banner) in zip(workers, POOLS, strict=True):
-        worker_ready(worker)
+        worker = start_worker(system.workdir, name, system.env, args, wait=False)
+        system.workers.append(worker)  # stopped by the isolated fixture, whatever happens
+        started.append((system, worker))
+    for (system, worker), (args, env, banner) in zip(started, POOLS, strict=True):
+        worker_ready(worker, system.env, args)
         assert f"concurrency: {banner}" in worker.log(), (args, env)
 
 
