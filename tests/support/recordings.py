@@ -20,7 +20,13 @@ from nacl.signing import SigningKey
 
 from confrec.tasks.status import SETTLED
 from confrec.tasks.store import keys
-from confrec.worker.local.processes import ManagedProcess, free_port, start_simulator
+from confrec.worker.local.processes import (
+    ManagedProcess,
+    free_port,
+    ready_or_stop,
+    start_simulator,
+)
+from tests.support.flower import answers
 from tests.support.hooks import public_key
 from tests.support.serve import OPERATOR_TOKEN, Stack, running_stack
 from tests.support.system import API_KEY
@@ -104,15 +110,17 @@ def others(doc: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def signing_simulator(
-    workdir: Path, serve_port: int, *sim_args: str
+    workdir: Path, serve_port: int, *sim_args: str, wait: bool = True
 ) -> tuple[ManagedProcess, SigningKey]:
     """A simulator (``sim_args`` added) saving recordings 0.2 s after they start, its
-    webhooks signed with a key made here sent to a serve on ``serve_port``; and the key."""
+    webhooks signed with a key made here sent to a serve on ``serve_port``; and the key.
+    Without ``wait`` the caller waits for it (``sim_ready``)."""
     seed = os.urandom(32)
     sim = start_simulator(
         workdir,
         api_key=API_KEY,
         latency_ms=5,
+        wait=wait,
         env={"CONFREC_SIM_SIGNING_KEY": base64.b64encode(seed).decode()},
         extra_args=[
             "--recording-seconds",
@@ -123,6 +131,12 @@ def signing_simulator(
         ],
     )
     return sim, SigningKey(seed)
+
+
+def sim_ready(sim: ManagedProcess) -> None:
+    """Wait for a simulator started without waiting (stopped if it never answers)."""
+    health = f"{sim.extra['root']}/_sim/health"
+    ready_or_stop(sim, lambda: answers(health), 15, "simulator")
 
 
 @contextlib.contextmanager
@@ -140,13 +154,15 @@ def webhook_way(
     ``verify`` is False) on fresh names, and ``workers`` workers (``env`` added); every
     process stopped after."""
     port = free_port()
-    sim, key = signing_simulator(workdir / f"sim-{uuid.uuid4().hex[:8]}", port, *sim_args)
+    sim_dir = workdir / f"sim-{uuid.uuid4().hex[:8]}"
+    sim, key = signing_simulator(sim_dir, port, *sim_args, wait=False)  # starts beside serve
     try:
         keyed = {"TELNYX_PUBLIC_KEY": public_key(key)} if verify else {}
         with running_stack(workdir, redis_url, sim, port=port, **keyed) as stack:
             stack.system.env.update(env)
-            for _ in range(workers):
-                stack.system.start_worker(f"way-{uuid.uuid4().hex[:6]}", concurrency=concurrency)
+            names = [f"way-{uuid.uuid4().hex[:6]}" for _ in range(workers)]
+            stack.system.start_workers(names, concurrency=concurrency)
+            sim_ready(sim)
             yield Way(stack, sim)
     finally:
         sim.stop()

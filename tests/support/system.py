@@ -29,6 +29,7 @@ from confrec.worker.broker.clients import redis_client
 from confrec.worker.local.processes import (
     CONFREC,
     ManagedProcess,
+    ready_or_stop,
     start_redis,
     start_simulator,
     start_worker,
@@ -36,6 +37,7 @@ from confrec.worker.local.processes import (
 )
 from confrec.worker.local.rabbitmq import RabbitNode
 from confrec.worker.producing import create_ledger
+from confrec.worker.supervisor import expected_processes
 
 API_KEY = "KEYtest-0123456789-not-real"
 
@@ -207,6 +209,19 @@ class System:
         self.workers.append(proc)
         return proc
 
+    def start_workers(
+        self, names: list[str], concurrency: int = 8, *, mingle: bool = False
+    ) -> list[ManagedProcess]:
+        """Several workers at once: all started, then each waited for (a start is mostly
+        waiting — on imports, on mingle's second — so a fleet takes about one start)."""
+        procs = [
+            self.start_worker(name, concurrency=concurrency, wait=False, mingle=mingle)
+            for name in names
+        ]
+        for proc in procs:
+            worker_ready(proc, self.env, ["-c", str(concurrency)])
+        return procs
+
     def stop_workers(self) -> None:
         stop_all(self.workers)
 
@@ -222,6 +237,14 @@ class System:
 
     def published(self) -> int:
         return int(self.state.xlen(self.settings.results_stream))
+
+
+def worker_ready(proc: ManagedProcess, env: dict[str, str], argv: list[str]) -> None:
+    """Wait for a worker started without waiting (with ``env`` and ``argv``), as
+    ``start_worker`` would have: for the "ready" line of each of its processes."""
+    count = expected_processes({**os.environ, **env}, argv)
+    ready = lambda: proc.log().count(" ready.") >= count  # noqa: E731
+    ready_or_stop(proc, ready, 30, f"worker {proc.name}")
 
 
 #: Short enough for a test, and still valid: visibility > deadline + timeout + 5 s.

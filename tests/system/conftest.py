@@ -20,6 +20,7 @@ from confrec.worker.local.processes import (
     spawn,
     start_redis,
     start_simulator,
+    stop_all,
     wait_until,
 )
 from confrec.worker.local.rabbitmq import RabbitNode, rabbitmq_installed
@@ -81,11 +82,14 @@ def simulator(workdir: Path) -> Iterator[ManagedProcess]:
     proc.stop()
 
 
-@pytest.fixture(scope="module")
-def system(
-    redis_proc: ManagedProcess, simulator: ManagedProcess, workdir: Path
-) -> Iterator[System]:
-    """The stack with one worker (8 threads) consuming the default queue."""
+@pytest.fixture(scope="session")
+def system(simulator: ManagedProcess, workdir: Path) -> Iterator[System]:
+    """The stack with one worker (8 threads) consuming the default queue, shared by every
+    module (a worker's start and stop cost seconds): a test that starts another worker on
+    it stops that one itself. On a Redis of its own: a worker reconciles what its Redis
+    schedules, and every job on this one went to the session's simulator (one Telnyx per
+    Redis, as in a deployment) — the other fleets' simulators come and go."""
+    redis_proc = start_redis(workdir / "system-redis")
     env = {
         "CONFREC_BROKER_URL": redis_proc.extra["url"],
         "TELNYX_API_KEY": API_KEY,
@@ -93,9 +97,12 @@ def system(
         **FAST_RETRIES,
     }
     system = System(workdir / "workers", redis_proc.extra["url"], simulator.extra["root"], env)
-    system.start_worker(f"w{uuid.uuid4().hex[:6]}")
-    yield system
-    system.stop_workers()
+    try:
+        system.start_worker(f"w{uuid.uuid4().hex[:6]}")
+        yield system
+    finally:
+        system.stop_workers()
+        redis_proc.stop()
 
 
 @pytest.fixture
@@ -150,8 +157,7 @@ def isolated(
         return system
 
     yield make
-    for system in made:
-        system.stop_workers()
+    stop_all([worker for system in made for worker in system.workers])  # all told at once
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def test_random_sigkills_lose_no_job_and_start_no_second_recording(
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     system = isolated(own_simulator, broker=broker, **QUICK_REDELIVERY)
-    workers = [system.start_worker(f"chaos{i}", concurrency=8, mingle=True) for i in range(WORKERS)]
+    workers = system.start_workers([f"chaos{i}" for i in range(WORKERS)], mingle=True)
     tag = uuid.uuid4().hex[:8]
     conferences = [f"chaos-{tag}-{i:05d}" for i in range(JOBS)]
     batch = f"chaos-{tag}"

@@ -1,19 +1,16 @@
 """The ``confrec`` command against workers a test starts itself (conftest ``isolated``, a
 queue and results stream of its own): ``results --group`` shows each outcome once per
-group and reclaims what a crashed consumer left, the worker's pool comes from settings
-and options, and the demo exits 0. The other commands: test_cli_commands.py."""
+group and reclaims what a crashed consumer left, and the worker's pool comes from settings
+and options. The demo: test_listeners.py. The other commands: test_cli_commands.py."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
-import pytest
-
-from confrec.worker.local.processes import start_redis, start_worker
-from tests.support.system import System, unique
+from confrec.worker.local.processes import start_worker
+from tests.support.system import System, unique, worker_ready
 
 
 def test_results_group_shows_each_outcome_once_per_group(isolated: Callable[..., System]) -> None:
@@ -35,23 +32,28 @@ def test_results_group_shows_each_outcome_once_per_group(isolated: Callable[...,
     assert sorted(read("audit")) == sorted(first + second)  # another group reads it all
 
 
-@pytest.mark.parametrize(
-    ("args", "env", "banner"),
-    [
-        ([], {}, "16 (thread)"),
-        (["--pool", "prefork", "-c", "2"], {}, "2 (prefork)"),
-        ([], {"CONFREC_POOL": "prefork", "CONFREC_CONCURRENCY": "3"}, "3 (prefork)"),
-    ],
-)
+#: Options, settings and the pool the worker's banner must then show.
+POOLS: list[tuple[list[str], dict[str, str], str]] = [
+    ([], {}, "16 (thread)"),
+    (["--pool", "prefork", "-c", "2"], {}, "2 (prefork)"),
+    ([], {"CONFREC_POOL": "prefork", "CONFREC_CONCURRENCY": "3"}, "3 (prefork)"),
+]
+
+
 def test_worker_pool_comes_from_settings_and_options_override_it(
-    isolated: Callable[..., System], args: list[str], env: dict[str, str], banner: str
+    isolated: Callable[..., System],
 ) -> None:
-    system = isolated(**env)
-    worker = start_worker(system.workdir, f"pool{uuid.uuid4().hex[:6]}", system.env, args)
-    try:
-        assert f"concurrency: {banner}" in worker.log()
-    finally:
-        worker.stop()
+    """Each case's worker started at once (a start is mostly waiting), then each banner."""
+    started = []
+    for args, env, _ in POOLS:
+        system = isolated(**env)
+        name = f"pool{uuid.uuid4().hex[:6]}"
+        worker = start_worker(system.workdir, name, system.env, args, wait=False)
+        system.workers.append(worker)  # stopped by the isolated fixture, whatever happens
+        started.append((system, worker))
+    for (system, worker), (args, env, banner) in zip(started, POOLS, strict=True):
+        worker_ready(worker, system.env, args)
+        assert f"concurrency: {banner}" in worker.log(), (args, env)
 
 
 def group_read(system: System, group: str, *args: str) -> list[str]:
@@ -103,18 +105,3 @@ def test_results_group_reclaim_skips_entries_deleted_from_the_stream(
     shown = group_read(system, "billing", "--reclaim-idle", "0")
     assert len(shown) == 2 and set(shown) < set(outcomes)
     assert pending(system, "billing") == 0
-
-
-def test_the_demo_exits_0_with_failed_jobs_it_made_on_purpose(
-    isolated: Callable[..., System], tmp_path: Path
-) -> None:
-    redis = start_redis(tmp_path / "redis")  # the demo's fleet alone on it, as a user's is
-    try:
-        system = isolated(redis_url=redis.extra["url"])
-        result = system.cli("demo", "--jobs", "40", "--workers", "1", timeout=240)
-    finally:
-        redis.stop()
-    assert result.returncode == 0, result.stderr
-    assert "rejected" in result.stdout  # the missing- conference
-    assert "found by reconciliation: job" in result.stdout  # a nosavedhook- conference
-    assert "waiting up to" in result.stderr

@@ -18,8 +18,7 @@ from tests.support.system import BROKERS, System
 
 
 def start_fleet(system: System, size: int = 3) -> None:
-    for n in range(size):
-        system.start_worker(f"fleet{n}", concurrency=4)
+    system.start_workers([f"fleet{n}" for n in range(size)], concurrency=4)
 
 
 @pytest.mark.parametrize("broker", BROKERS)

@@ -76,7 +76,7 @@ def test_until_saved_names_a_serve_that_cannot_verify_webhooks(
     try:
         with webhook_way(workdir, redis.extra["url"], verify=False) as way:
             path = jobs_file(tmp_path / "jobs.jsonl", unique_id())
-            result = way.stack.system.cli("bulk", str(path), "--until-saved", "--timeout", "8")
+            result = way.stack.system.cli("bulk", str(path), "--until-saved", "--timeout", "4")
             assert result.returncode == ExitCode.WEBHOOKS_UNVERIFIED, result.stderr
             pending = (
                 "recordings: 1 started, 0 saved, 0 not saved, 0 unknown, 0 ambiguous, 1 pending"

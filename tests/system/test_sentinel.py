@@ -108,7 +108,7 @@ def test_master_killed_mid_batch_loses_no_job_and_starts_no_second_recording(
     cluster: SentinelCluster, sentinel_system: SentinelSystem
 ) -> None:
     system = sentinel_system
-    workers = [system.start_worker(f"sent{i}", concurrency=8) for i in range(2)]
+    workers = system.start_workers([f"sent{i}" for i in range(2)])
     tag = uuid.uuid4().hex[:8]
     conferences = [f"slow-200-{tag}-{i:03d}" for i in range(JOBS)]
     job_ids = system.enqueue(conferences)
