@@ -113,17 +113,14 @@ def test_record_start_body_minimal(router: respx.MockRouter, client: TelnyxClien
     assert json.loads(request.content) == {"format": "wav", "command_id": "cmd-123"}
 
 
-def test_timeouts_are_explicit(client: TelnyxClient) -> None:
-    timeout = client._http.timeout
-    assert timeout.connect == 2.5
-    assert timeout.read == 7.0
-    assert timeout.write == 7.0
-    assert timeout.pool == 7.0
+def test_timeouts_are_explicit(router: respx.MockRouter, client: TelnyxClient) -> None:
+    request = sent_request(router, client, RecordStartJob(conference_id="c", format="wav"))
+    assert request.extensions["timeout"] == {"connect": 2.5, "read": 7.0, "write": 7.0, "pool": 7.0}
 
 
 def test_api_key_not_in_repr(client: TelnyxClient) -> None:
     assert API_KEY not in repr(client)
-    assert API_KEY not in repr(client._http)
+    assert API_KEY not in repr(client._transport)
 
 
 def test_api_key_not_in_transport_error(router: respx.MockRouter, client: TelnyxClient) -> None:
