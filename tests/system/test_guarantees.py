@@ -93,7 +93,15 @@ def test_a_message_that_kills_every_worker_ends_failed_at_the_delivery_limit(
 ) -> None:
     """RabbitMQ dead-letters the message after its second return; on Redis the ledger
     counts the deliveries and the third one gives up."""
-    system = isolated(broker=broker, CONFREC_DELIVERY_LIMIT="1", **KILLED_NOT_RETRIED)
+    # One process per worker: the message kills the process it runs in. With several, a
+    # sibling dying a moment later would take the redelivery and count it too (RabbitMQ's
+    # delivery count is per delivery, whoever takes it).
+    system = isolated(
+        broker=broker,
+        CONFREC_DELIVERY_LIMIT="1",
+        CONFREC_WORKER_PROCESSES="1",
+        **KILLED_NOT_RETRIED,
+    )
     conference = f"slow-5000-poison-{uuid.uuid4().hex[:8]}"
     (job_id,) = system.enqueue([conference])
     for delivery in (1, 2):  # each delivery's worker dies mid-request, as an OOM kill would
