@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
@@ -60,8 +61,12 @@ def chromium(profile: Path) -> Iterator[WebDriver]:
 
 
 def wait_for(driver: WebDriver, what: str, check: Callable[[WebDriver], T], timeout: float) -> T:
-    """``check``'s first truthy answer, polled every 0.1 s for at most ``timeout`` s."""
-    found: T = WebDriverWait(driver, timeout, poll_frequency=0.1).until(check, what)
+    """``check``'s first truthy answer, polled every 0.1 s for at most ``timeout`` s; an
+    element the page replaced while ``check`` read it is read again at the next poll."""
+    waiting = WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=[StaleElementReferenceException]
+    )
+    found: T = waiting.until(check, what)
     return found
 
 
@@ -71,12 +76,15 @@ def text(driver: WebDriver, element_id: str) -> str:
 
 
 def rows(driver: WebDriver, tbody_id: str) -> dict[str, str]:
-    """A table's rows by the job (or batch) id each row carries, with their text."""
-    found: dict[str, str] = {}
-    for row in driver.find_elements(By.CSS_SELECTOR, f"#{tbody_id} tr"):
-        key = row.get_attribute("data-job") or row.get_attribute("data-batch") or ""
-        found[key] = row.text
-    return found
+    """A table's rows by the job (or batch) id each row carries, with their text, read in
+    one script: the page re-renders a table as events arrive, and a row read one call at
+    a time could be replaced between two calls."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0])).map("
+        "r => [r.dataset.job || r.dataset.batch || '', r.innerText])"
+    )
+    found: list[list[str]] = driver.execute_script(script, f"#{tbody_id} tr")
+    return {key: row_text for key, row_text in found}
 
 
 def fetch_status(driver: WebDriver, path: str) -> int:
