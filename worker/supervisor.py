@@ -103,10 +103,12 @@ class Supervisor:
         self._count = count
         self._env = {**env, PROCESSES_ENV: "1", PARENT_ENV: str(os.getpid())}
         self._children: dict[int, tuple[subprocess.Popen[bytes], float]] = {}
-        self._stopping = False
+        self._stopping: int | None = None  # the signal that stops them, once one came
 
     def run(self, argv: Sequence[str]) -> int:
-        """Run until every child has exited; the exit code is the worst of theirs."""
+        """Run until every child has exited. The exit code is the first non-zero one of a
+        child that exited at once or while stopping (128 + N for a signal N): a child that
+        died after settling and was started again does not decide it."""
         for sig in FORWARDED:
             signal.signal(sig, self._forward)
         log.warning(
@@ -121,17 +123,14 @@ class Supervisor:
         while self._children:
             index, popen, started = self._reap()
             status = popen.returncode
-            code = max(code, status if status >= 0 else 128 - status)
-            if self._stopping:
+            if self._stopping is None and time.monotonic() - started >= SETTLED_S:
+                log.warning("worker process %d exited (%d): starting it again", index, status)
+                self._start(index, argv)
                 continue
-            if time.monotonic() - started < SETTLED_S:
-                log.error(
-                    "worker process %d exited at once (%d): stopping the others", index, status
-                )
+            code = code or (status if status >= 0 else 128 - status)
+            if self._stopping is None:
+                log.error("worker process %d exited at once (%d): stopping all", index, status)
                 self._forward(signal.SIGTERM, None)
-                continue
-            log.warning("worker process %d exited (%d): starting it again", index, status)
-            self._start(index, argv)
         return code
 
     def _start(self, index: int, argv: Sequence[str]) -> None:
@@ -139,6 +138,8 @@ class Supervisor:
             [*self._command, *child_argv(argv, index)], env=self._env, process_group=0
         )
         self._children[index] = (popen, time.monotonic())
+        if self._stopping is not None:  # a signal came while it was being started
+            popen.send_signal(self._stopping)
 
     def _reap(self) -> tuple[int, subprocess.Popen[bytes], float]:
         """Wait for any child to exit (signals interrupt the wait and are forwarded)."""
@@ -151,7 +152,7 @@ class Supervisor:
                     return index, popen, started
 
     def _forward(self, sig: int, _frame: FrameType | None) -> None:
-        self._stopping = True
+        self._stopping = sig
         for popen, _ in self._children.values():
             if popen.returncode is None:
                 popen.send_signal(sig)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from pydantic import ValidationError
 
@@ -67,7 +68,10 @@ def worker(ctx: typer.Context) -> None:
     argv += ["--concurrency", str(settings.concurrency)]
     if not any(a.startswith(("-l", "--loglevel")) for a in ctx.args):
         argv += ["--loglevel", "INFO"]
-    create_app(settings).worker_main(argv + list(ctx.args))
+    try:
+        create_app(settings).worker_main(argv + list(ctx.args))
+    except click.ClickException as exc:  # Celery's own options parsed: a user's mistake
+        fail(f"confrec worker: {exc.format_message()} (confrec worker --help lists them)")
 
 
 @cli.command()
